@@ -1,0 +1,1 @@
+//! Operating-system detection from `os-release` and the older release files.
