@@ -11,6 +11,8 @@
 
 use crowsnest_model::{Distro, FileMeta, ImageFs, ImagePath, Package, ReadSeek};
 
+pub mod language;
+pub mod os;
 pub mod os_release;
 
 /// One wanted file, handed to [`Cataloger::catalog`].
@@ -111,8 +113,7 @@ pub trait Cataloger: Send + Sync {
 /// Every cataloger, grouped by ecosystem. This list is the registry: a cataloger not named here
 /// does not run.
 pub fn all() -> Vec<Box<dyn Cataloger>> {
-    vec![
-        // OS package managers
-        // language ecosystems
-    ]
+    let mut all = os::catalogers();
+    all.extend(language::catalogers());
+    all
 }

@@ -8,6 +8,7 @@
 
 mod digest;
 mod error_code;
+mod finding;
 mod fs;
 mod inventory;
 mod package;
@@ -16,6 +17,7 @@ mod purl;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError};
 pub use error_code::ErrorCode;
+pub use finding::{CvssScore, DbInfo, Finding, ScanReport, Severity};
 pub use fs::{FileKind, FileMeta, ImageFs, ReadSeek};
 pub use inventory::{
     Diagnostic, Distro, ImageConfigSummary, Inventory, LayerInfo, SourceInfo, SourceKind,
