@@ -76,3 +76,47 @@ pub fn is_root() -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+/// A Debian 12 (bookworm) `minbase` root filesystem built with debootstrap from Debian's
+/// mirror, cached under `target/` and shared by every test that needs a real Debian system.
+/// Returns `None` (after printing why) when debootstrap is missing or the process is not root
+/// and [`tools_required`] is off.
+///
+/// Built into a temporary sibling and renamed into place, so concurrent tests never see half a
+/// root filesystem; a loser of that race just uses the winner's.
+pub fn debian_rootfs() -> Option<PathBuf> {
+    let root = cache_dir("debian").join("bookworm-minbase");
+    if root.join("var/lib/dpkg/status").is_file() {
+        return Some(root);
+    }
+    if !require_tool("debootstrap") {
+        return None;
+    }
+    if !is_root() {
+        if tools_required() {
+            panic!("debootstrap needs root under CI");
+        }
+        eprintln!("skipping: debootstrap needs root");
+        return None;
+    }
+    let mirror = std::env::var("CROWSNEST_DEBIAN_MIRROR")
+        .unwrap_or_else(|_| "http://deb.debian.org/debian".to_owned());
+    let tmp = cache_dir("debian").join(format!("building-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let status = Command::new("debootstrap")
+        .args(["--variant=minbase", "bookworm"])
+        .arg(&tmp)
+        .arg(&mirror)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("running debootstrap: {e}"));
+    assert!(
+        status.success(),
+        "debootstrap failed ({status}); is {mirror} reachable?"
+    );
+    if std::fs::rename(&tmp, &root).is_err() {
+        // Another test won the race; its root filesystem is complete.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Some(root)
+}
