@@ -1,0 +1,211 @@
+//! Crowsnest's inventory store: what the API serves and the scanner fills.
+//!
+//! # Code map
+//! - [`sql`]: the thin query layer. SQL text is written once with `$1` placeholders and
+//!   engine-neutral types (BIGINT times in milliseconds, BIGINT 0/1 booleans, TEXT); each engine
+//!   binds [`Value`]s and returns [`Row`]s.
+//! - `migrations/*.sql` (applied by [`Store::open`]): the schema, one text for every engine.
+//! - [`tenants`]: tenants, Huawei project ids, AccessKeys with their policy actions, tokens and
+//!   the replay-protection nonces.
+//! - [`inventory`]: registries, repositories, images by digest (stored once, shared by every
+//!   tenant that has them), multi-arch children, tags (the "image instances" of the cloud APIs)
+//!   and the latest scan of each digest.
+//! - [`filter`]: a small, closed filter language over placement fields that compiles to SQL;
+//!   the API layer translates each cloud's query parameters into it.
+//! - [`tasks`]: scan tasks created through the API.
+//!
+//! # Why rusqlite and a thin layer rather than sqlx
+//! rusqlite is already the workspace's SQLite binding (the vulnerability database and the
+//! catalogers use it), and Cargo allows only one `libsqlite3-sys` per workspace, so sqlx's SQLite
+//! driver would fight it. The queries here are few and hand-written; a 200-line layer that
+//! rewrites `$N` for SQLite keeps one SQL text for both engines without compile-time macros.
+//!
+//! # Not yet here
+//! PostgreSQL (the [`sql`] layer is where its engine goes), hosts, containers, pods, apps and
+//! VM images (a second migration), scan history beyond the latest scan.
+//!
+//! # Invariants
+//! Every query that returns tenant data takes the [`TenantId`] and filters on it in SQL; there
+//! is no method that lists rows across tenants.
+
+pub mod filter;
+pub mod inventory;
+pub mod sql;
+pub mod tasks;
+pub mod tenants;
+
+use std::path::{Path, PathBuf};
+
+pub use filter::{Field, Filter};
+pub use inventory::{
+    ImageChild, NewImage, NewRegistry, NewRepository, NewTag, PlacementOrder, PlacementPage,
+    PlacementQuery, PlacementRow, ScanRecord, ScanState,
+};
+pub use sql::{EngineKind, Row, Value};
+pub use tasks::{NewScanTask, ScanTask};
+pub use tenants::{ApiKey, NewTenant, TenantId};
+
+use sql::{SqlitePool, Tx};
+
+/// Why a store operation failed. The API maps all of these to an internal error; none of them
+/// is caused by a client's input.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The SQLite engine reported an error.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The data directory or database file could not be created.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path being created.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A row did not have the shape the schema promises.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// The database location names an engine this build does not support yet.
+    #[error("unsupported database location {0:?}")]
+    Unsupported(String),
+    /// A referenced row (tenant, registry, repository, image) does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+}
+
+/// The file name of the SQLite database inside the data directory.
+pub const SQLITE_FILE: &str = "crowsnest.db";
+
+/// The migrations, in order. Their index + 1 is the schema version.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_inventory.sql")];
+
+/// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,
+/// so async callers run them on a blocking thread.
+#[derive(Clone)]
+pub struct Store {
+    db: SqlitePool,
+}
+
+impl Store {
+    /// Opens the store at `location`: a `sqlite:` URL or a plain path names a SQLite file
+    /// (created if missing); `postgres://` is recognised but not yet supported. Migrations are
+    /// applied before this returns.
+    pub fn open(location: &str) -> Result<Store, StoreError> {
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            return Err(StoreError::Unsupported(redact_url(location)));
+        }
+        let path = location
+            .strip_prefix("sqlite://")
+            .or_else(|| location.strip_prefix("sqlite:"))
+            .unwrap_or(location);
+        Store::open_sqlite(Path::new(path))
+    }
+
+    /// Opens (creating it and the data directory on first start) `<data_dir>/crowsnest.db`.
+    pub fn open_data_dir(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        Store::open_sqlite(&data_dir.join(SQLITE_FILE))
+    }
+
+    /// Opens a SQLite file, creating it if missing, and applies migrations.
+    pub fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        let store = Store {
+            db: SqlitePool::open(path)?,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The engine this store runs on.
+    pub fn engine(&self) -> EngineKind {
+        EngineKind::Sqlite
+    }
+
+    /// The schema version after migrations.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.db.read(|tx| {
+            tx.query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                &[],
+            )?
+            .int(0)
+        })
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        self.db.transaction(|tx| {
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (\
+                 version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+            )?;
+            let current = tx
+                .query_one(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                    &[],
+                )?
+                .int(0)?;
+            for (index, text) in MIGRATIONS.iter().enumerate() {
+                let version = index as i64 + 1;
+                if version <= current {
+                    continue;
+                }
+                tracing::info!(version, "applying store migration");
+                tx.execute_batch(&text.replace("ID_PK", "INTEGER PRIMARY KEY"))?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
+                    &[version.into(), now_ms().into()],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.db.transaction(f)
+    }
+
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.db.read(f)
+    }
+}
+
+/// Milliseconds since the Unix epoch, the store's only time unit.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Hides the password of a database URL before it reaches an error message or a log.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(
+            redact_url("postgres://u:secret@db:5432/x"),
+            "postgres://***@db:5432/x"
+        );
+        assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+    }
+}
