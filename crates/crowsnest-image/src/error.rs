@@ -40,6 +40,10 @@ pub enum ImageError {
     /// The named thing does not exist (file, tag, blob).
     #[error("not_found: {0}")]
     NotFound(String),
+    /// A Docker image manifest in schema 1 (`application/vnd.docker.distribution.manifest.v1+json`),
+    /// which has no config blob and no diff ids to verify layers against.
+    #[error("schema_v1_not_support: {0}")]
+    SchemaV1NotSupport(String),
     /// An I/O error reading the source or writing the sandbox.
     #[error("download_failed: {context}: {source}")]
     Io {
@@ -61,6 +65,7 @@ impl ImageError {
             ImageError::UnsafeEntry { .. } => ErrorCode::UnsafeLayerEntry,
             ImageError::CorruptLayer { .. } => ErrorCode::CorruptLayer,
             ImageError::NotFound(_) => ErrorCode::NotFound,
+            ImageError::SchemaV1NotSupport(_) => ErrorCode::SchemaV1NotSupport,
             ImageError::Io { .. } => ErrorCode::DownloadFailed,
         }
     }
