@@ -12,6 +12,7 @@
 mod apk;
 mod deb;
 mod ecosystem;
+mod maven;
 mod number;
 mod pep440;
 mod rpm;
@@ -124,6 +125,7 @@ enum Parsed {
     Pep440(pep440::PythonVersion),
     Semver(semver::SemverVersion),
     Go(semver::SemverVersion),
+    Maven(maven::MavenVersion),
 }
 
 impl Version {
@@ -140,9 +142,8 @@ impl Version {
             Scheme::Pep440 => Parsed::Pep440(pep440::parse_python(input).map_err(err)?),
             Scheme::Semver => Parsed::Semver(semver::parse(input).map_err(err)?),
             Scheme::Go => Parsed::Go(semver::parse_go(input).map_err(err)?),
-            Scheme::Maven | Scheme::Gem | Scheme::Composer => {
-                return Err(err("scheme not implemented yet"))
-            }
+            Scheme::Maven => Parsed::Maven(maven::parse(input).map_err(err)?),
+            Scheme::Gem | Scheme::Composer => return Err(err("scheme not implemented yet")),
         };
         Ok(Version {
             text: input.into(),
@@ -159,6 +160,7 @@ impl Version {
             Parsed::Pep440(_) => Scheme::Pep440,
             Parsed::Semver(_) => Scheme::Semver,
             Parsed::Go(_) => Scheme::Go,
+            Parsed::Maven(_) => Scheme::Maven,
         }
     }
 
@@ -201,6 +203,7 @@ impl Ord for Version {
             (Parsed::Pep440(a), Parsed::Pep440(b)) => a.cmp(b),
             (Parsed::Semver(a), Parsed::Semver(b)) => a.cmp(b),
             (Parsed::Go(a), Parsed::Go(b)) => a.cmp(b),
+            (Parsed::Maven(a), Parsed::Maven(b)) => a.cmp(b),
             _ => self.scheme_rank().cmp(&other.scheme_rank()),
         }
     }

@@ -139,3 +139,9 @@ fn pypi_vectors() {
 fn semver_vectors() {
     check_file(Scheme::Semver, "semver-versions.txt");
 }
+
+#[test]
+fn maven_vectors() {
+    check_file(Scheme::Maven, "maven-versions-generated.txt");
+    check_file(Scheme::Maven, "maven-versions.txt");
+}
