@@ -111,7 +111,10 @@ fn image_component(inv: &Inventory) -> Value {
         props.push(property("crowsnest:image:manifest-digest", &d.to_string()));
     }
     if let (Some(os), Some(arch)) = (&src.os, &src.architecture) {
-        props.push(property("crowsnest:image:platform", &format!("{os}/{arch}")));
+        props.push(property(
+            "crowsnest:image:platform",
+            &format!("{os}/{arch}"),
+        ));
     }
     for l in &inv.layers {
         props.push(property("crowsnest:image:layer", &l.diff_id.to_string()));
@@ -211,10 +214,7 @@ fn licenses(declared: &[String]) -> Option<Value> {
     Some(Value::Array(entries))
 }
 
-fn vulnerability_entry(
-    group: &VulnerabilityGroup<'_>,
-    finding_refs: &[String],
-) -> Value {
+fn vulnerability_entry(group: &VulnerabilityGroup<'_>, finding_refs: &[String]) -> Value {
     let source = vulnerability::advisory_source(group.id);
     let mut v = Map::new();
     v.insert("id".into(), json!(group.id));

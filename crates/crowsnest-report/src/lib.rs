@@ -174,9 +174,8 @@ pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
 
 /// RFC 3339 in UTC without fraction, `2024-05-01T12:00:00Z`, the form both SBOM formats accept.
 pub(crate) fn rfc3339(t: OffsetDateTime) -> Result<String, ReportError> {
-    const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    );
+    const FORMAT: &[time::format_description::FormatItem<'static>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     Ok(t.to_offset(time::UtcOffset::UTC).format(FORMAT)?)
 }
 

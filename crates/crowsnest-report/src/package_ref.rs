@@ -66,7 +66,8 @@ pub(crate) fn dedup(candidates: Vec<String>) -> Vec<String> {
 /// location first, then same purl, then same ecosystem, name and version.
 pub(crate) fn package_of(finding: &Finding, inventory: &Inventory) -> Option<usize> {
     let pkgs = &inventory.packages;
-    let purl_matches = |p: &Package| !finding.purl.is_empty() && purl_of(p, inventory) == finding.purl;
+    let purl_matches =
+        |p: &Package| !finding.purl.is_empty() && purl_of(p, inventory) == finding.purl;
     pkgs.iter()
         .position(|p| purl_matches(p) && p.location == finding.location)
         .or_else(|| pkgs.iter().position(purl_matches))
@@ -85,7 +86,13 @@ mod tests {
 
     #[test]
     fn repeats_get_suffixes_and_stay_unique() {
-        let out = dedup(vec!["a".into(), "a".into(), "a#2".into(), "b".into(), "a".into()]);
+        let out = dedup(vec![
+            "a".into(),
+            "a".into(),
+            "a#2".into(),
+            "b".into(),
+            "a".into(),
+        ]);
         let mut sorted = out.clone();
         sorted.sort();
         sorted.dedup();

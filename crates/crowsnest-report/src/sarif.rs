@@ -198,12 +198,20 @@ mod tests {
     #[test]
     fn locations_become_relative_uris() {
         assert_eq!(artifact_uri("/var/lib/dpkg/status"), "var/lib/dpkg/status");
-        assert_eq!(artifact_uri("/opt/my app/x#1.jar"), "opt/my%20app/x%231.jar");
+        assert_eq!(
+            artifact_uri("/opt/my app/x#1.jar"),
+            "opt/my%20app/x%231.jar"
+        );
     }
 
     #[test]
     fn nominal_scores_land_in_their_band() {
-        for s in [Severity::Low, Severity::Medium, Severity::High, Severity::Critical] {
+        for s in [
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ] {
             assert_eq!(Severity::from_cvss_score(nominal_score(s)), s);
         }
     }

@@ -188,8 +188,14 @@ mod tests {
             spdx_id_part("maven-org.yaml:snakeyaml-1.33"),
             "maven-org.yaml-snakeyaml-1.33"
         );
-        assert_eq!(spdx_id_part("npm-@babel/core-7.0.0"), "npm-babel-core-7.0.0");
-        assert_eq!(spdx_id_part("deb-libc6-2.36-9+deb12u4"), "deb-libc6-2.36-9-deb12u4");
+        assert_eq!(
+            spdx_id_part("npm-@babel/core-7.0.0"),
+            "npm-babel-core-7.0.0"
+        );
+        assert_eq!(
+            spdx_id_part("deb-libc6-2.36-9+deb12u4"),
+            "deb-libc6-2.36-9-deb12u4"
+        );
         assert!(spdx_id_part(&"x".repeat(1000)).len() <= MAX_ID_NAME);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
+use comfy_table::{presets, Cell, Color, ColumnConstraint, ContentArrangement, Table};
 use crowsnest_model::{Finding, Inventory, ScanReport, Severity};
 
 use crate::{RenderOptions, ReportError};
@@ -120,6 +120,12 @@ fn vulnerability_table(findings: &[Finding], options: &RenderOptions) -> Table {
         "Severity",
         "Title",
     ]);
+    // Ids and severities split mid-word are unreadable; the title and versions give way instead.
+    for column in [3, 4] {
+        if let Some(c) = table.column_mut(column) {
+            c.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
     for f in sorted {
         let mut severity = Cell::new(f.severity.as_str());
         if options.colour {
