@@ -85,6 +85,11 @@ pub fn is_root() -> bool {
 /// Built into a temporary sibling and renamed into place, so concurrent tests never see half a
 /// root filesystem; a loser of that race just uses the winner's.
 pub fn debian_rootfs() -> Option<PathBuf> {
+    // Tests of one binary run as threads of one process: one builds, the others wait for it.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let root = cache_dir("debian").join("bookworm-minbase");
     if root.join("var/lib/dpkg/status").is_file() {
         return Some(root);

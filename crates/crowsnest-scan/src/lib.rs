@@ -1,0 +1,284 @@
+//! The scan engine: from an image reference (or a root directory) to an [`Inventory`].
+//!
+//! It owns no parsing of its own. It asks every cataloger which files it wants, lets the image
+//! crate stream the layers once and keep just those files, detects the operating system, hands
+//! each kept file to the catalogers that asked for it, and then does the two things no single
+//! cataloger can: it attributes each package to the layer that introduced it, and it fills in
+//! package URLs. A cataloger's failure on one file becomes a [`Diagnostic`]; only a failure to
+//! read the image itself ends the scan.
+
+mod attribution;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crowsnest_catalog::{os_release, CatalogContext, Cataloger, FileInput};
+use crowsnest_image::{merge::Progress, ImageError, Limits, MergedFs};
+use crowsnest_model::{
+    purl_for, Diagnostic, Distro, ErrorCode, FileKind, FileMeta, ImageFs, ImagePath, Inventory,
+    Package, SourceInfo, SourceKind,
+};
+
+/// Why a scan could not produce an inventory.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The image could not be read.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+}
+
+impl ScanError {
+    /// The stable error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ScanError::Image(e) => e.code(),
+        }
+    }
+}
+
+/// What a scan reports while it runs, for progress bars.
+#[derive(Clone, Debug)]
+pub enum ScanProgress {
+    /// The image is open.
+    Started {
+        /// How many layers will be read.
+        layers: usize,
+        /// Sum of the layers' stored (compressed) sizes.
+        total_bytes: u64,
+    },
+    /// A layer is being read.
+    Layer {
+        /// Its index, 0 for the base.
+        index: usize,
+        /// Uncompressed bytes of it read so far.
+        bytes_read: u64,
+    },
+    /// All layers are read; catalogers are running.
+    Cataloging,
+}
+
+/// The scan engine, configured once and used for many scans.
+pub struct Scanner {
+    catalogers: Vec<Box<dyn Cataloger>>,
+    limits: Limits,
+    max_in_memory: u64,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner::new(Limits::default())
+    }
+}
+
+impl Scanner {
+    /// A scanner with every registered cataloger and the given limits.
+    pub fn new(limits: Limits) -> Self {
+        Scanner {
+            catalogers: crowsnest_catalog::all(),
+            limits,
+            max_in_memory: 64 << 20,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether any cataloger (or OS detection) wants this file kept while streaming.
+    fn wants(&self, path: &ImagePath, meta: &FileMeta) -> bool {
+        meta.kind == FileKind::Regular
+            && (os_release::wants(path) || self.catalogers.iter().any(|c| c.wants(path, meta)))
+    }
+
+    /// Scans an image named by `reference` (a path to an OCI layout, oci-archive or
+    /// docker-archive, optionally with `:tag`).
+    pub fn scan_image(
+        &self,
+        reference: &str,
+        progress: &mut dyn FnMut(ScanProgress),
+    ) -> Result<Inventory, ScanError> {
+        let source = crowsnest_image::open_source(reference, &self.limits)?;
+        let total_bytes = source.layers().iter().map(|l| l.size).sum();
+        progress(ScanProgress::Started {
+            layers: source.layers().len(),
+            total_bytes,
+        });
+        let span = tracing::info_span!("scan", image = %reference);
+        let _enter = span.enter();
+        let wants = |p: &ImagePath, m: &FileMeta| self.wants(p, m);
+        let mut on_progress = |p: Progress| {
+            progress(ScanProgress::Layer {
+                index: p.layer,
+                bytes_read: p.bytes_read,
+            })
+        };
+        let fs = MergedFs::from_layers(source.as_ref(), &wants, &self.limits, &mut on_progress)?;
+        progress(ScanProgress::Cataloging);
+        Ok(self.inventory(&fs, source.info().clone(), source.config().cloned()))
+    }
+
+    /// Scans a plain directory holding a root filesystem (`--rootfs`).
+    pub fn scan_rootfs(&self, dir: &Path) -> Result<Inventory, ScanError> {
+        let span = tracing::info_span!("scan", rootfs = %dir.display());
+        let _enter = span.enter();
+        let wants = |p: &ImagePath, m: &FileMeta| self.wants(p, m);
+        let fs = MergedFs::from_rootfs(dir, &wants, &self.limits)?;
+        let info = SourceInfo {
+            kind: SourceKind::Rootfs,
+            reference: dir.display().to_string(),
+            image_id: None,
+            manifest_digest: None,
+            tags: Vec::new(),
+            architecture: None,
+            os: None,
+        };
+        Ok(self.inventory(&fs, info, None))
+    }
+
+    /// Runs OS detection and the catalogers over a merged view and assembles the inventory.
+    fn inventory(
+        &self,
+        fs: &MergedFs,
+        source: SourceInfo,
+        config: Option<crowsnest_model::ImageConfigSummary>,
+    ) -> Inventory {
+        let distro = os_release::detect(fs);
+        let layers = fs.layers().to_vec();
+        let mut diagnostics: Vec<Diagnostic> = fs.diagnostics().to_vec();
+        let mut packages = Vec::new();
+
+        let wanted: Vec<(ImagePath, FileMeta)> = fs
+            .entries()
+            .filter(|(_, m)| m.kind == FileKind::Regular)
+            .map(|(p, m)| (p.clone(), m.clone()))
+            .collect();
+        for cataloger in &self.catalogers {
+            let span = tracing::debug_span!("cataloger", name = cataloger.name());
+            let _enter = span.enter();
+            for (path, meta) in &wanted {
+                if !cataloger.wants(path, meta) {
+                    continue;
+                }
+                match self.catalog_file(cataloger.as_ref(), fs, path, meta, distro.as_ref()) {
+                    Ok(mut found) => {
+                        attribution::attribute_layers(
+                            &mut found,
+                            path,
+                            meta,
+                            fs,
+                            &layers,
+                            |older| {
+                                self.catalog_version(
+                                    cataloger.as_ref(),
+                                    fs,
+                                    path,
+                                    meta,
+                                    older,
+                                    distro.as_ref(),
+                                )
+                            },
+                        );
+                        packages.extend(found);
+                    }
+                    Err(e) => diagnostics.push(Diagnostic {
+                        code: ErrorCode::CatalogFailed,
+                        message: format!("{}: {e}", cataloger.name()),
+                        path: Some(path.to_string()),
+                    }),
+                }
+            }
+        }
+        finish_packages(&mut packages, distro.as_ref());
+        Inventory {
+            source,
+            distro,
+            layers,
+            config,
+            packages,
+            diagnostics,
+        }
+    }
+
+    fn catalog_file(
+        &self,
+        cataloger: &dyn Cataloger,
+        fs: &MergedFs,
+        path: &ImagePath,
+        meta: &FileMeta,
+        distro: Option<&Distro>,
+    ) -> Result<Vec<Package>, crowsnest_catalog::CatalogError> {
+        let mut reader = fs
+            .open(path)
+            .map_err(|e| crowsnest_catalog::CatalogError::io(path, e))?;
+        let cx = CatalogContext {
+            fs,
+            distro,
+            max_in_memory: self.max_in_memory,
+        };
+        let mut found = cataloger.catalog(
+            FileInput {
+                path,
+                meta,
+                reader: &mut *reader,
+            },
+            &cx,
+        )?;
+        for p in &mut found {
+            p.found_by = cataloger.name().to_owned();
+        }
+        Ok(found)
+    }
+
+    /// Catalogs an older layer's version of `path`, for layer attribution. Failures count as
+    /// "no packages there", which attributes to the later layer: the conservative answer.
+    fn catalog_version(
+        &self,
+        cataloger: &dyn Cataloger,
+        fs: &MergedFs,
+        path: &ImagePath,
+        meta: &FileMeta,
+        version: &crowsnest_image::merge::CapturedVersion<'_>,
+        distro: Option<&Distro>,
+    ) -> BTreeSet<(String, String)> {
+        let Ok(mut reader) = version.open() else {
+            return BTreeSet::new();
+        };
+        let cx = CatalogContext {
+            fs,
+            distro,
+            max_in_memory: self.max_in_memory,
+        };
+        let meta = FileMeta {
+            size: version.size,
+            layer: version.layer,
+            ..meta.clone()
+        };
+        cataloger
+            .catalog(
+                FileInput {
+                    path,
+                    meta: &meta,
+                    reader: &mut reader,
+                },
+                &cx,
+            )
+            .map(|pkgs| pkgs.into_iter().map(|p| (p.name, p.version)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Fills purls and sorts packages into their documented order.
+fn finish_packages(packages: &mut [Package], distro: Option<&Distro>) {
+    for p in packages.iter_mut() {
+        p.purl = purl_for(p, distro);
+    }
+    packages.sort_by(|a, b| {
+        (a.ecosystem, &a.name, &a.version, &a.location).cmp(&(
+            b.ecosystem,
+            &b.name,
+            &b.version,
+            &b.location,
+        ))
+    });
+}
