@@ -1,5 +1,63 @@
-//! The `crowsnest` binary: command-line parsing and wiring; the logic lives in the library crates.
+//! The `crowsnest` binary: command-line parsing, configuration and wiring. The logic lives in
+//! the library crates; this crate only turns flags into calls and results into output and exit
+//! codes.
 
-fn main() {
-    println!("crowsnest {}", env!("CARGO_PKG_VERSION"));
+mod bench;
+mod cli;
+mod config;
+mod db;
+mod scan;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let config = config::Config::load(&cli.global);
+    let result = match cli.command {
+        Command::Scan(args) => scan::run(&config, args),
+        Command::Db(command) => db::run(&config, command),
+        Command::Bench(args) => bench::run(&config, args),
+    };
+    match result {
+        Ok(code) => code,
+        // A reader that stopped early (`| head`) is not an error worth a message.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line a person can act on, with the stable code first when there is one.
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|json| json.io_error_kind() == Some(BrokenPipe))
+    })
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CROWSNEST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -1,0 +1,131 @@
+//! Command-line flags. Every default is stated in the flag's help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Crowsnest: find what is installed in container and VM images, and what is wrong with it.
+#[derive(Parser, Debug)]
+#[command(name = "crowsnest", version, about, long_about = None)]
+pub struct Cli {
+    /// Flags shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); CROWSNEST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command understands.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Where Crowsnest keeps its state (vulnerability database, store). Default:
+    /// $XDG_DATA_HOME/crowsnest, else ~/.local/share/crowsnest.
+    #[arg(long, env = "CROWSNEST_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// The vulnerability database file. Default: DATA_DIR/vulndb.sqlite.
+    #[arg(long, env = "CROWSNEST_DB", global = true, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Scan an image archive, OCI layout or root directory and print its inventory.
+    Scan(ScanArgs),
+    /// Manage the vulnerability database (OSV records).
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Measure scan speed and memory on an image against the gzip+sha256 floor.
+    Bench(BenchArgs),
+}
+
+/// `crowsnest db ...`.
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Import OSV records: a directory of JSON/YAML records, one record file, or an osv.dev
+    /// `all.zip` per ecosystem. Replaces what an earlier import of the same path stored.
+    Import(DbImportArgs),
+    /// Download each ecosystem's `all.zip` and import the ones that changed (resumable).
+    Update(DbUpdateArgs),
+    /// Say what is loaded: records per ecosystem, sources, when.
+    Status(DbStatusArgs),
+}
+
+/// `crowsnest db import`.
+#[derive(Args, Debug)]
+pub struct DbImportArgs {
+    /// Paths to import, in order.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `crowsnest db update`.
+#[derive(Args, Debug)]
+pub struct DbUpdateArgs {
+    /// Where the archives are: `<BASE>/<Ecosystem>/all.zip`. Default: osv.dev's public bucket.
+    #[arg(long, env = "CROWSNEST_OSV_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Ecosystems to download (repeat or comma-separate). Default: the OS distributions and
+    /// language ecosystems Crowsnest catalogs.
+    #[arg(long = "ecosystem", value_delimiter = ',', value_name = "NAME")]
+    pub ecosystems: Vec<String>,
+    /// Never show a progress bar (it is shown on a terminal by default).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `crowsnest db status`.
+#[derive(Args, Debug)]
+pub struct DbStatusArgs {
+    /// Output format: table or json.
+    #[arg(short, long, default_value = "table")]
+    pub format: String,
+}
+
+/// `crowsnest scan`.
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// The image: an OCI layout directory, an oci-archive or docker-archive tar (plain, gzip
+    /// or zstd), optionally followed by `:TAG` to pick one image among several.
+    #[arg(required_unless_present = "rootfs", conflicts_with = "rootfs")]
+    pub image: Option<String>,
+    /// Scan a directory holding a root filesystem instead (e.g. `/`).
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// Output format: table, json, cyclonedx, spdx, sarif.
+    #[arg(short, long, default_value = "table")]
+    pub format: String,
+    /// Write the report to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Stop with image_oversized when the layers unpack to more than this many bytes.
+    #[arg(long, default_value_t = 8 << 30, value_name = "BYTES")]
+    pub max_unpacked_bytes: u64,
+    /// Never show a progress bar (it is shown on a terminal by default).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Only report vulnerabilities of these severities (comma-separated: UNKNOWN, LOW, MEDIUM,
+    /// HIGH, CRITICAL). Default: all.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub severity: Vec<String>,
+    /// Exit with this code when any reported vulnerability remains (a CI gate). Default 0.
+    #[arg(long, default_value_t = 0, value_name = "CODE")]
+    pub exit_code: u8,
+    /// List packages only: do not match against the vulnerability database.
+    #[arg(long)]
+    pub skip_db: bool,
+}
+
+/// `crowsnest bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The image to scan (default: the shared fixture acme-shop.oci.tar beside the repository).
+    pub image: Option<String>,
+    /// How many timed runs (after one warm-up run).
+    #[arg(long, default_value_t = 5)]
+    pub runs: u32,
+}

@@ -1,0 +1,151 @@
+//! `crowsnest scan`: scan one image or root directory and write the report.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use crowsnest_image::Limits;
+use crowsnest_model::{Finding, ScanReport, Severity};
+use crowsnest_report::{Format, RenderOptions};
+use crowsnest_scan::{ScanProgress, Scanner};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::ScanArgs;
+use crate::config::Config;
+
+/// Runs the scan command.
+pub fn run(config: &Config, args: ScanArgs) -> Result<ExitCode> {
+    let format: Format = args.format.parse()?;
+    let severities = parse_severities(&args.severity)?;
+    let limits = Limits {
+        max_unpacked_bytes: args.max_unpacked_bytes,
+        ..Limits::default()
+    };
+    let scanner = Scanner::new(limits);
+    let show_progress = !args.no_progress && io::stderr().is_terminal();
+
+    let inventory = match (&args.image, &args.rootfs) {
+        (_, Some(dir)) => scanner
+            .scan_rootfs(dir)
+            .map_err(|e| coded(e.code().as_str(), &e))
+            .with_context(|| format!("scanning root filesystem {}", dir.display()))?,
+        (Some(image), None) => {
+            let bar = show_progress.then(new_bar);
+            let mut on_progress = |p: ScanProgress| {
+                if let Some(bar) = &bar {
+                    match p {
+                        ScanProgress::Started { layers, .. } => bar.set_length(layers as u64),
+                        ScanProgress::Layer { index, bytes_read } => {
+                            bar.set_position(index as u64);
+                            bar.set_message(format!(
+                                "layer {}: {} MiB unpacked",
+                                index + 1,
+                                bytes_read >> 20
+                            ));
+                        }
+                        ScanProgress::Cataloging => bar.set_message("cataloging"),
+                    }
+                }
+            };
+            let result = scanner.scan_image(image, &mut on_progress);
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            result
+                .map_err(|e| coded(e.code().as_str(), &e))
+                .with_context(|| format!("scanning {image}"))?
+        }
+        (None, None) => anyhow::bail!("name an image or --rootfs DIR"),
+    };
+
+    let (mut findings, db) = if args.skip_db {
+        (Vec::new(), None)
+    } else {
+        match_vulnerabilities(config, &inventory)?
+    };
+    if !severities.is_empty() {
+        findings.retain(|f| severities.contains(&f.severity));
+    }
+    let gate_tripped = args.exit_code != 0 && !findings.is_empty();
+    let report = ScanReport {
+        inventory,
+        findings,
+        db,
+    };
+    let stdout_is_terminal = args.output.is_none() && io::stdout().is_terminal();
+    let options = RenderOptions {
+        colour: stdout_is_terminal && std::env::var_os("NO_COLOR").is_none(),
+        ..RenderOptions::default()
+    };
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    crowsnest_report::render(&report, format, &options, &mut out)?;
+    out.flush()?;
+    Ok(if gate_tripped {
+        ExitCode::from(args.exit_code)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Matches the inventory against the vulnerability database. A missing database is not an
+/// error: the inventory is still worth having (and the README's first command must work on a
+/// machine that has never downloaded one), so it says so on stderr and lists packages only.
+fn match_vulnerabilities(
+    config: &Config,
+    inventory: &crowsnest_model::Inventory,
+) -> Result<(Vec<Finding>, Option<crowsnest_model::DbInfo>)> {
+    if !config.vulndb.is_file() {
+        eprintln!(
+            "note: no vulnerability database at {}; listing packages only. Run `crowsnest db \
+             update` (online) or `crowsnest db import PATH` (OSV files or all.zip) first.",
+            config.vulndb.display()
+        );
+        return Ok((Vec::new(), None));
+    }
+    let coded_db = |e: crowsnest_vulndb::VulnDbError| coded(e.code().as_str(), &e);
+    let db = crowsnest_vulndb::VulnDb::open(&config.vulndb).map_err(coded_db)?;
+    let info = db.status().map_err(coded_db)?.db_info();
+    let findings = crowsnest_vulndb::match_inventory(&db, inventory)
+        .map_err(coded_db)
+        .context("matching against the vulnerability database")?;
+    Ok((findings, Some(info)))
+}
+
+/// An error whose message starts with its stable code, once.
+fn coded(code: &str, error: &dyn std::fmt::Display) -> anyhow::Error {
+    let text = error.to_string();
+    if text.starts_with(code) {
+        anyhow::anyhow!(text)
+    } else {
+        anyhow::anyhow!("{code}: {text}")
+    }
+}
+
+fn parse_severities(words: &[String]) -> Result<Vec<Severity>> {
+    words
+        .iter()
+        .filter(|w| !w.trim().is_empty())
+        .map(|w| {
+            Severity::parse_word(w).with_context(|| {
+                format!("unknown severity {w:?}: use UNKNOWN, LOW, MEDIUM, HIGH or CRITICAL")
+            })
+        })
+        .collect()
+}
+
+fn new_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} layers, {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("reading layers");
+    bar
+}
