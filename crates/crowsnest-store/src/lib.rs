@@ -20,9 +20,15 @@
 //! driver would fight it. The queries here are few and hand-written; a 200-line layer that
 //! rewrites `$N` for SQLite keeps one SQL text for both engines without compile-time macros.
 //!
+//! # Two engines, one schema
+//! [`Store::open`] takes a SQLite path (the default, a file in the data directory) or a
+//! `postgres://` URL. Both run the same migration texts and the same query texts; the engines
+//! differ only inside [`sql`] (placeholder syntax, the `ID_PK` column type, value conversion,
+//! pooling). `tests/store.rs` runs every test on both.
+//!
 //! # Not yet here
-//! PostgreSQL (the [`sql`] layer is where its engine goes), hosts, containers, pods, apps and
-//! VM images (a second migration), scan history beyond the latest scan.
+//! Hosts, containers, pods, apps and VM images (a second migration), scan history beyond the
+//! latest scan.
 //!
 //! # Invariants
 //! Every query that returns tenant data takes the [`TenantId`] and filters on it in SQL; there
@@ -45,7 +51,7 @@ pub use sql::{EngineKind, Row, Value};
 pub use tasks::{NewScanTask, ScanTask};
 pub use tenants::{ApiKey, NewTenant, TenantId};
 
-use sql::{SqlitePool, Tx};
+use sql::{PgPool, Pool, SqlitePool, Tx};
 
 /// Why a store operation failed. The API maps all of these to an internal error; none of them
 /// is caused by a client's input.
@@ -54,6 +60,15 @@ pub enum StoreError {
     /// The SQLite engine reported an error.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL server or client reported an error (including a malformed URL).
+    #[error("postgres: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// No pooled PostgreSQL connection became free in time.
+    #[error("postgres pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// A value could not be bound to a statement parameter (a bug in a query, not bad input).
+    #[error("binding a parameter: {0}")]
+    Bind(String),
     /// The data directory or database file could not be created.
     #[error("{path}: {source}")]
     Io {
@@ -73,8 +88,31 @@ pub enum StoreError {
     NotFound(&'static str),
 }
 
+impl StoreError {
+    /// Whether the error is a unique-constraint violation (a duplicate name, uid or key), on
+    /// either engine; callers map it to their "already exists" answer.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            }
+            StoreError::Postgres(e) => {
+                e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// How many connections a PostgreSQL store opens at most when [`Store::open`] is given a URL.
+pub const DEFAULT_POSTGRES_CONNECTIONS: u32 = 16;
+
 /// The file name of the SQLite database inside the data directory.
 pub const SQLITE_FILE: &str = "crowsnest.db";
+
+/// The key of the PostgreSQL advisory lock held while migrating ("crowsnes" in ASCII).
+const MIGRATION_LOCK: i64 = 0x63726f77736e6573;
 
 /// The migrations, in order. Their index + 1 is the schema version.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_inventory.sql")];
@@ -83,22 +121,40 @@ const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_inventory.sql")];
 /// so async callers run them on a blocking thread.
 #[derive(Clone)]
 pub struct Store {
-    db: SqlitePool,
+    db: Pool,
 }
 
 impl Store {
-    /// Opens the store at `location`: a `sqlite:` URL or a plain path names a SQLite file
-    /// (created if missing); `postgres://` is recognised but not yet supported. Migrations are
-    /// applied before this returns.
+    /// Opens the store at `location`: a `postgres://` (or `postgresql://`) URL names a
+    /// PostgreSQL database, opened with [`DEFAULT_POSTGRES_CONNECTIONS`]; a `sqlite:` URL or a
+    /// plain path names a SQLite file (created if missing). Any other `scheme://` is
+    /// [`StoreError::Unsupported`]. Migrations are applied before this returns.
     pub fn open(location: &str) -> Result<Store, StoreError> {
         if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-            return Err(StoreError::Unsupported(redact_url(location)));
+            return Store::open_postgres(location, DEFAULT_POSTGRES_CONNECTIONS);
         }
         let path = location
             .strip_prefix("sqlite://")
             .or_else(|| location.strip_prefix("sqlite:"))
             .unwrap_or(location);
+        if path.contains("://") {
+            return Err(StoreError::Unsupported(redact_url(location)));
+        }
         Store::open_sqlite(Path::new(path))
+    }
+
+    /// Opens a PostgreSQL database from a libpq-style URL
+    /// (`postgres://user:password@host:port/db`, parameters such as `connect_timeout` and
+    /// `options=-csearch_path%3Dschema` allowed) with at most `max_connections` pooled
+    /// connections, and applies migrations. The database must exist; the tables are created in
+    /// the first schema of the search path. Connections are not encrypted (`sslmode=require`
+    /// fails): run the server on localhost or a private network.
+    pub fn open_postgres(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let store = Store {
+            db: Pool::Postgres(PgPool::open(url, max_connections)?),
+        };
+        store.migrate()?;
+        Ok(store)
     }
 
     /// Opens (creating it and the data directory on first start) `<data_dir>/crowsnest.db`.
@@ -113,7 +169,7 @@ impl Store {
     /// Opens a SQLite file, creating it if missing, and applies migrations.
     pub fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
         let store = Store {
-            db: SqlitePool::open(path)?,
+            db: Pool::Sqlite(SqlitePool::open(path)?),
         };
         store.migrate()?;
         Ok(store)
@@ -121,7 +177,7 @@ impl Store {
 
     /// The engine this store runs on.
     pub fn engine(&self) -> EngineKind {
-        EngineKind::Sqlite
+        self.db.kind()
     }
 
     /// The schema version after migrations.
@@ -136,7 +192,13 @@ impl Store {
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
+        let kind = self.db.kind();
         self.db.transaction(|tx| {
+            if kind == EngineKind::Postgres {
+                // Two servers starting at once on one database take turns; the second sees the
+                // first one's migrations. (SQLite's IMMEDIATE transaction already serialises.)
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[MIGRATION_LOCK.into()])?;
+            }
             tx.execute_batch(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (\
                  version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
@@ -153,7 +215,7 @@ impl Store {
                     continue;
                 }
                 tracing::info!(version, "applying store migration");
-                tx.execute_batch(&text.replace("ID_PK", "INTEGER PRIMARY KEY"))?;
+                tx.execute_batch(&text.replace("ID_PK", kind.id_primary_key()))?;
                 tx.execute(
                     "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
                     &[version.into(), now_ms().into()],

@@ -1,9 +1,16 @@
-//! The store against a real SQLite file: migrations, tenant isolation, digest sharing, filters.
+//! The store on both engines (a real SQLite file and a real PostgreSQL server): migrations,
+//! tenant isolation, digest sharing, filters, keys. Every test is a `fn(&TestDb)` listed in
+//! `on_both_engines!` at the bottom, which runs it once per engine.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test set-up helpers outside #[test] fns
 
+#[macro_use]
+mod engines;
+
+use engines::TestDb;
+
 use crowsnest_store::{
-    Field, Filter, NewImage, NewRegistry, NewRepository, NewTag, NewTenant, PlacementOrder,
-    PlacementQuery, ScanRecord, ScanState, Store, TenantId,
+    EngineKind, Field, Filter, NewImage, NewRegistry, NewRepository, NewTag, NewTenant,
+    PlacementOrder, PlacementQuery, ScanRecord, ScanState, Store, StoreError, TenantId,
 };
 
 fn digest(n: u8) -> crowsnest_model::Digest {
@@ -22,9 +29,8 @@ fn tenant(store: &Store, name: &str) -> TenantId {
 }
 
 /// Two tenants tagging the same digest; tenant A also has an unscanned image.
-fn seeded() -> (tempfile::TempDir, Store, TenantId, TenantId) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_data_dir(&dir.path().join("data")).unwrap();
+fn seeded(db: &TestDb) -> (Store, TenantId, TenantId) {
+    let store = db.open();
     let a = tenant(&store, "a");
     let b = tenant(&store, "b");
     let shared = store
@@ -115,7 +121,7 @@ fn seeded() -> (tempfile::TempDir, Store, TenantId, TenantId) {
             },
         )
         .unwrap();
-    (dir, store, a, b)
+    (store, a, b)
 }
 
 fn all(limit: i64) -> PlacementQuery {
@@ -127,20 +133,35 @@ fn all(limit: i64) -> PlacementQuery {
     }
 }
 
-#[test]
-fn migrations_apply_once_and_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nested/data");
-    let store = Store::open_data_dir(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+fn migrations_apply_once_and_reopen(db: &TestDb) {
+    let store = db.open();
+    let version = store.schema_version().unwrap();
+    assert_eq!(version, 1);
     drop(store);
-    let again = Store::open_data_dir(&path).unwrap();
-    assert_eq!(again.schema_version().unwrap(), 1);
+    // Reopening (by the location string, as `crowsnest serve --database` does) applies nothing.
+    let again = Store::open(&db.location()).unwrap();
+    assert_eq!(again.schema_version().unwrap(), version);
 }
 
 #[test]
-fn tenants_never_see_each_others_placements() {
-    let (_dir, store, a, b) = seeded();
+fn sqlite_data_dir_is_created_on_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/data");
+    let store = Store::open_data_dir(&path).unwrap();
+    assert_eq!(store.engine(), EngineKind::Sqlite);
+    assert!(path.join(crowsnest_store::SQLITE_FILE).is_file());
+}
+
+fn engine_is_the_one_asked_for(db: &TestDb) {
+    let expected = match db {
+        TestDb::Sqlite(_) => EngineKind::Sqlite,
+        TestDb::Postgres { .. } => EngineKind::Postgres,
+    };
+    assert_eq!(db.open().engine(), expected);
+}
+
+fn tenants_never_see_each_others_placements(db: &TestDb) {
+    let (store, a, b) = seeded(db);
     let pa = store.placements(a, &all(50)).unwrap();
     let pb = store.placements(b, &all(50)).unwrap();
     assert_eq!(pa.total, 2);
@@ -151,9 +172,8 @@ fn tenants_never_see_each_others_placements() {
     assert_eq!(pb.rows[0].scan.as_ref().unwrap().vul_count, 7);
 }
 
-#[test]
-fn registry_uid_of_another_tenant_is_not_taken_over() {
-    let (_dir, store, _a, b) = seeded();
+fn registry_uid_of_another_tenant_is_not_taken_over(db: &TestDb) {
+    let (store, _a, b) = seeded(db);
     let err = store.upsert_registry(
         b,
         &NewRegistry {
@@ -167,9 +187,8 @@ fn registry_uid_of_another_tenant_is_not_taken_over() {
     assert!(err.is_err());
 }
 
-#[test]
-fn filters_count_and_page() {
-    let (_dir, store, a, _b) = seeded();
+fn filters_count_and_page(db: &TestDb) {
+    let (store, a, _b) = seeded(db);
     let q = |filter| PlacementQuery { filter, ..all(10) };
     let scanned = store
         .placements(a, &q(Filter::Eq(Field::ScanState, "succeeded".into())))
@@ -224,9 +243,8 @@ fn filters_count_and_page() {
     assert_eq!(by_scan.rows[0].tag, "1.0");
 }
 
-#[test]
-fn keys_tokens_and_nonces() {
-    let (_dir, store, a, _b) = seeded();
+fn keys_tokens_and_nonces(db: &TestDb) {
+    let (store, a, _b) = seeded(db);
     store
         .create_api_key(a, "AK1", "secret", &["yundun-sas:DescribeImageInstances"])
         .unwrap();
@@ -249,9 +267,8 @@ fn keys_tokens_and_nonces() {
     assert!(store.claim_nonce("AK1", "n1", 101, 200).unwrap());
 }
 
-#[test]
-fn multiarch_children_carry_their_own_scans() {
-    let (_dir, store, _a, _b) = seeded();
+fn multiarch_children_carry_their_own_scans(db: &TestDb) {
+    let (store, _a, _b) = seeded(db);
     let index = store
         .upsert_image(&NewImage {
             digest: digest(9),
@@ -278,9 +295,212 @@ fn multiarch_children_carry_their_own_scans() {
 }
 
 #[test]
-fn postgres_urls_are_refused_without_leaking_the_password() {
-    let err = Store::open("postgres://u:hunter2@localhost/x")
+fn unreachable_postgres_fails_without_leaking_the_password() {
+    // Port 1 on localhost refuses at once; the error names the failure, never the password.
+    let err = Store::open("postgres://u:hunter2@127.0.0.1:1/x?connect_timeout=2")
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::Postgres(_)), "{err}");
+    assert!(!err.to_string().contains("hunter2"));
+    let err = Store::open("postgres://u:hunter2@127.0.0.1:5432/x?sslmode=bogus")
         .err()
         .unwrap();
     assert!(!err.to_string().contains("hunter2"));
 }
+
+#[test]
+fn other_url_schemes_are_unsupported() {
+    let err = Store::open("mysql://u:hunter2@db/x").err().unwrap();
+    assert!(matches!(err, StoreError::Unsupported(_)), "{err}");
+    assert!(!err.to_string().contains("hunter2"));
+}
+
+fn placement_rows_carry_every_joined_field(db: &TestDb) {
+    let (store, a, _b) = seeded(db);
+    let page = store.placements(a, &all(10)).unwrap();
+    let row = &page.rows[0];
+    assert_eq!(row.tag, "1.0");
+    assert_eq!(
+        (row.namespace.as_str(), row.repo_name.as_str()),
+        ("shop", "web_app")
+    );
+    assert_eq!(row.repo_type, "private");
+    assert_eq!(row.image_type, "private_image");
+    assert_eq!(row.registry_name, "registry-a");
+    assert_eq!(row.region_id, "cn-hangzhou");
+    assert_eq!(row.endpoints, "[]");
+    assert_eq!(row.enterprise_project_id, "0");
+    assert_eq!(row.digest, digest(1).to_string());
+    assert_eq!(row.config_digest, digest(2).to_string());
+    assert_eq!((row.size_bytes, row.created_ms), (1000, 10));
+    // `NewTag::default()` leaves `scannable` false; the seed relies on that default.
+    assert!(!row.latest_version && !row.deployed && !row.scannable && !row.is_multiarch);
+    assert_eq!(row.uuid.len(), 36);
+    let scan = row.scan.as_ref().unwrap();
+    assert_eq!(
+        (
+            scan.state.as_str(),
+            scan.severity.as_str(),
+            scan.finished_ms
+        ),
+        ("succeeded", "High", Some(600))
+    );
+    assert!(page.rows[1].latest_version);
+}
+
+fn filters_on_numbers_sets_and_negation(db: &TestDb) {
+    let (store, a, _b) = seeded(db);
+    let total = |filter| {
+        store
+            .placements(a, &PlacementQuery { filter, ..all(10) })
+            .unwrap()
+            .total
+    };
+    assert_eq!(total(Filter::Eq(Field::LatestVersion, true.into())), 1);
+    assert_eq!(total(Filter::Eq(Field::SizeBytes, 5000.into())), 1);
+    assert_eq!(
+        total(Filter::In(
+            Field::ScanState,
+            vec!["unscanned".into(), "failed".into()]
+        )),
+        1
+    );
+    assert_eq!(total(Filter::In(Field::Tag, vec![])), 0);
+    assert_eq!(
+        total(Filter::Between(Field::SizeBytes, Some(1000), Some(4999))),
+        1
+    );
+    assert_eq!(total(Filter::Between(Field::LastScanMs, None, Some(0))), 1);
+    assert_eq!(total(Filter::Between(Field::UpdatedMs, None, None)), 2);
+    assert_eq!(total(Filter::Not(Box::new(Filter::Risky))), 1);
+    assert_eq!(total(Filter::Positive(Field::VulCount)), 1);
+    assert_eq!(
+        total(Filter::Eq(Field::Digest, digest(3).to_string().into())),
+        1
+    );
+    assert_eq!(total(Filter::All(vec![])), 2);
+    assert_eq!(total(Filter::Any(vec![])), 0);
+    // A value with a quote or placeholder-like text is data, never SQL.
+    assert_eq!(total(Filter::Eq(Field::Tag, "1.0' OR '1'='1".into())), 0);
+    assert_eq!(total(Filter::Contains(Field::Tag, "$1".into())), 0);
+}
+
+fn duplicates_are_unique_violations_and_roll_back(db: &TestDb) {
+    let (store, a, _b) = seeded(db);
+    let err = store
+        .create_tenant(&NewTenant {
+            name: "a".into(),
+            account_id: "acct-other".into(),
+        })
+        .err()
+        .unwrap();
+    assert!(err.is_unique_violation(), "{err}");
+    let err = store
+        .create_api_key(a, "AK-dup", "s", &["*"])
+        .and_then(|()| store.create_api_key(a, "AK-dup", "s", &["*"]))
+        .err()
+        .unwrap();
+    assert!(err.is_unique_violation(), "{err}");
+    // A missing parent is a typed error, not a half-written row.
+    assert!(matches!(
+        store.put_tag(999_999, 1, &NewTag::default()),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(!StoreError::NotFound("x").is_unique_violation());
+}
+
+fn concurrent_writers_all_land_and_nonces_stay_single_use(db: &TestDb) {
+    let (store, a, _b) = seeded(db);
+    let repo = {
+        let reg = store
+            .upsert_registry(
+                a,
+                &NewRegistry {
+                    uid: "reg-busy".into(),
+                    name: "busy".into(),
+                    registry_type: "harbor".into(),
+                    region_id: "cn-shanghai".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        store
+            .upsert_repository(
+                reg,
+                &NewRepository {
+                    uid: "repo-busy".into(),
+                    namespace: "ns".into(),
+                    name: "busy".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+    };
+    let threads: Vec<_> = (0..8u8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut claimed = 0;
+                for n in 0..20u8 {
+                    // Every thread also stores the same digest: it must stay one image row.
+                    let image = store
+                        .upsert_image(&NewImage {
+                            digest: digest(100 + n),
+                            config_digest: None,
+                            size_bytes: i64::from(n),
+                            created_ms: 0,
+                            is_multiarch: false,
+                        })
+                        .unwrap();
+                    store
+                        .put_tag(
+                            repo,
+                            image,
+                            &NewTag {
+                                tag: format!("t{t}-{n}"),
+                                ..Default::default()
+                            },
+                        )
+                        .unwrap();
+                    if store
+                        .claim_nonce("AK-race", &format!("n{n}"), 0, 1_000)
+                        .unwrap()
+                    {
+                        claimed += 1;
+                    }
+                }
+                claimed
+            })
+        })
+        .collect();
+    let claimed: i32 = threads.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(claimed, 20, "each nonce is claimed by exactly one request");
+    let busy = store
+        .placements(
+            a,
+            &PlacementQuery {
+                filter: Filter::Eq(Field::RepoId, "repo-busy".into()),
+                ..all(500)
+            },
+        )
+        .unwrap();
+    assert_eq!(busy.total, 160);
+    let mut image_rows: Vec<i64> = busy.rows.iter().map(|r| r.image_row).collect();
+    image_rows.sort_unstable();
+    image_rows.dedup();
+    assert_eq!(image_rows.len(), 20);
+}
+
+on_both_engines!(
+    migrations_apply_once_and_reopen,
+    engine_is_the_one_asked_for,
+    tenants_never_see_each_others_placements,
+    registry_uid_of_another_tenant_is_not_taken_over,
+    filters_count_and_page,
+    keys_tokens_and_nonces,
+    multiarch_children_carry_their_own_scans,
+    placement_rows_carry_every_joined_field,
+    filters_on_numbers_sets_and_negation,
+    duplicates_are_unique_violations_and_roll_back,
+    concurrent_writers_all_land_and_nonces_stay_single_use,
+);

@@ -1,0 +1,147 @@
+//! The SQLite engine: one database file, a small pool of open connections, WAL so readers run
+//! beside the single writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::{run_in, sqlite_placeholders, Row, Tx, Value};
+use crate::StoreError;
+
+/// A SQLite database file with a small pool of open connections.
+#[derive(Clone)]
+pub(crate) struct SqlitePool {
+    path: PathBuf,
+    idle: Arc<Mutex<Vec<rusqlite::Connection>>>,
+}
+
+/// How many idle connections are kept; more are opened on demand and closed after use.
+const MAX_IDLE: usize = 8;
+
+impl SqlitePool {
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let pool = SqlitePool {
+            path: path.to_owned(),
+            idle: Arc::new(Mutex::new(Vec::new())),
+        };
+        let conn = pool.connect()?;
+        pool.put(conn);
+        Ok(pool)
+    }
+
+    fn connect(&self) -> Result<rusqlite::Connection, StoreError> {
+        let conn = rusqlite::Connection::open(&self.path)?;
+        // WAL lets readers run beside the single writer; the busy timeout makes writers queue
+        // instead of failing when several requests write at once.
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Dynamic filters produce many distinct statement texts; keep the hot ones prepared.
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    }
+
+    fn take(&self) -> Result<rusqlite::Connection, StoreError> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match pooled {
+            Some(c) => Ok(c),
+            None => self.connect(),
+        }
+    }
+
+    fn put(&self, conn: rusqlite::Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+    }
+
+    fn with_tx<T>(
+        &self,
+        behavior: rusqlite::TransactionBehavior,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.take()?;
+        let result = conn
+            .transaction_with_behavior(behavior)
+            .map_err(StoreError::from)
+            .and_then(|tx| run_in(Tx::Sqlite(tx), f));
+        self.put(conn);
+        result
+    }
+
+    /// Runs `f` inside one write transaction; IMMEDIATE takes the write lock up front so two
+    /// writers queue on the busy timeout instead of failing on a lock upgrade.
+    pub(crate) fn transaction<T>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_tx(rusqlite::TransactionBehavior::Immediate, f)
+    }
+
+    /// Runs `f` inside one deferred (read) transaction.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_tx(rusqlite::TransactionBehavior::Deferred, f)
+    }
+}
+
+fn to_sqlite(v: &Value) -> rusqlite::types::Value {
+    match v {
+        Value::Null => rusqlite::types::Value::Null,
+        Value::Int(i) => rusqlite::types::Value::Integer(*i),
+        Value::Text(s) => rusqlite::types::Value::Text(s.clone()),
+    }
+}
+
+fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> Result<Value, StoreError> {
+    use rusqlite::types::ValueRef;
+    Ok(match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Text(t) => Value::Text(
+            std::str::from_utf8(t)
+                .map_err(|_| StoreError::Corrupt("text column is not UTF-8".into()))?
+                .to_owned(),
+        ),
+        ValueRef::Real(_) | ValueRef::Blob(_) => {
+            return Err(StoreError::Corrupt("unexpected real or blob column".into()))
+        }
+    })
+}
+
+pub(super) fn execute(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    params: &[Value],
+) -> Result<u64, StoreError> {
+    let sql = sqlite_placeholders(sql);
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let bound: Vec<rusqlite::types::Value> = params.iter().map(to_sqlite).collect();
+    let n = stmt.execute(rusqlite::params_from_iter(bound))?;
+    Ok(n as u64)
+}
+
+pub(super) fn query(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    params: &[Value],
+) -> Result<Vec<Row>, StoreError> {
+    let sql = sqlite_placeholders(sql);
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let width = stmt.column_count();
+    let bound: Vec<rusqlite::types::Value> = params.iter().map(to_sqlite).collect();
+    let mut rows = stmt.query(rusqlite::params_from_iter(bound))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let mut values = Vec::with_capacity(width);
+        for i in 0..width {
+            values.push(from_sqlite(r.get_ref(i)?)?);
+        }
+        out.push(Row(values));
+    }
+    Ok(out)
+}
