@@ -1,6 +1,8 @@
 //! language/python against pip: the site-packages of the fixture image, before and after
 //! layer 3 replaces urllib3, listed by `pip list --path` and by the cataloger.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod lang_support;
 
 use std::collections::BTreeSet;

@@ -1,12 +1,13 @@
 //! Test scaffolding shared by the language cataloger tests: running one cataloger on one file
 //! (on disk or in memory), and unpacking layers of the fixture image.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crowsnest_catalog::{CatalogContext, CatalogError, Cataloger, FileInput};
 use crowsnest_model::{FileKind, FileMeta, ImageFs, ImagePath, Package, ReadSeek};
@@ -208,4 +209,52 @@ fn unpack_into(which: &[usize], dir: &Path) {
             }
         }
     }
+}
+
+/// A directory under the test cache named `name`, built once by `build` (which fills the empty
+/// directory it is given). Tests racing to build it each build into their own temporary
+/// directory and the first to finish renames it into place, so a half-built directory is never
+/// seen; a failed build leaves nothing behind. Bump `name` when what `build` does changes.
+pub fn cached_dir(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
+    let cache = crowsnest_testkit::cache_dir("lang");
+    let done = cache.join(name);
+    if done.is_dir() {
+        return done;
+    }
+    let dir = tempfile::tempdir_in(&cache).unwrap();
+    build(dir.path());
+    let staged = dir.keep();
+    if fs::rename(&staged, &done).is_err() {
+        let _ = fs::remove_dir_all(&staged);
+    }
+    done
+}
+
+/// Runs `cmd`, panicking with its output unless it succeeds; returns its stdout.
+pub fn run_ok(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Asserts that two sets are equal, listing only what differs.
+#[track_caller]
+pub fn assert_same<T: Ord + std::fmt::Debug>(
+    got: &std::collections::BTreeSet<T>,
+    expected: &std::collections::BTreeSet<T>,
+) {
+    let extra: Vec<&T> = got.difference(expected).collect();
+    let missing: Vec<&T> = expected.difference(got).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "reported but not expected: {extra:?}\nexpected but not reported: {missing:?}"
+    );
 }

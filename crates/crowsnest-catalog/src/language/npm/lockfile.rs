@@ -5,13 +5,14 @@
 //! `node_modules/` segment are workspace members: both are the project's own code, not
 //! dependencies, and are skipped, as are `link` entries that point at them. A version 2 file
 //! carries both forms; the `packages` map is preferred because it also records licences.
+//! An alias (`"x": "npm:y@^1"` in `package.json`) is reported as the real package `y`.
 
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
 use super::manifest::license_of;
-use super::NpmEntry;
+use super::{alias_target, NpmEntry};
 
 /// Deepest `dependencies` nesting followed in a version 1 file; npm never nests this deep, a
 /// hostile file might.
@@ -60,8 +61,14 @@ fn walk_v1(deps: &Map<String, Value>, depth: usize, push: &mut impl FnMut(NpmEnt
     }
     for (name, entry) in deps {
         if let Some(version) = usable_version(entry) {
+            // An alias (`"x": {"version": "npm:y@1.2.3"}`) installs package y at 1.2.3 in the
+            // folder x; versions 2 and 3 say so with a `name` field instead.
+            let (name, version) = match version.strip_prefix("npm:").and_then(alias_target) {
+                Some((real, v)) => (real.to_owned(), v.to_owned()),
+                None => (name.clone(), version),
+            };
             push(NpmEntry {
-                name: name.clone(),
+                name,
                 version,
                 licenses: license_of(entry),
             });

@@ -57,6 +57,20 @@ pub fn is_installed_manifest(path: &ImagePath) -> bool {
     up.starts_with('@') && up.len() > 1 && rev.next() == Some("node_modules")
 }
 
+/// Splits `name@rest` at the `@` that ends the name (a scope's leading `@` is not it):
+/// `@babel/core@^7.0.0` gives `("@babel/core", "^7.0.0")`.
+pub(crate) fn split_name_at(spec: &str) -> Option<(&str, &str)> {
+    let at = spec.get(1..)?.find('@')? + 1;
+    let (name, rest) = (spec.get(..at)?, spec.get(at + 1..)?);
+    (!name.is_empty()).then_some((name, rest))
+}
+
+/// The real package behind an alias: npm and yarn install `x@npm:y@1.2.3` under the folder
+/// `x`, but the package is `y`, the name advisories use. `target` is what follows `npm:`.
+pub(crate) fn alias_target(target: &str) -> Option<(&str, &str)> {
+    split_name_at(target).filter(|(_, v)| !v.is_empty())
+}
+
 fn inside_node_modules(path: &ImagePath) -> bool {
     path.components().any(|c| c == "node_modules")
 }
@@ -67,7 +81,8 @@ impl Cataloger for NpmCataloger {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: aliases are reported as the package they install.
+        2
     }
 
     fn wants(&self, path: &ImagePath, meta: &FileMeta) -> bool {
@@ -122,5 +137,20 @@ mod tests {
         assert!(!yes("a/node_modules/@babel/package.json"));
         assert!(!yes("a/node_modules/x/dist/package.json"));
         assert!(!yes("srv/web/package.json"));
+    }
+
+    #[test]
+    fn alias_targets() {
+        assert_eq!(
+            alias_target("string-width@4.2.3"),
+            Some(("string-width", "4.2.3"))
+        );
+        assert_eq!(
+            alias_target("@babel/core@^7.1.0"),
+            Some(("@babel/core", "^7.1.0"))
+        );
+        assert_eq!(alias_target("^4.17.15"), None);
+        assert_eq!(alias_target("@scope/x"), None);
+        assert_eq!(alias_target("x@"), None);
     }
 }

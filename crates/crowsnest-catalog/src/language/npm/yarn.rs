@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use super::NpmEntry;
+use super::{alias_target, split_name_at, NpmEntry};
 
 /// Lists the locked packages, each name@version once, in file order. Lines it does not
 /// understand are ignored, so garbage gives an empty list.
@@ -57,18 +57,20 @@ pub fn parse_yarn_lock(text: &str) -> Vec<NpmEntry> {
 }
 
 /// The package name of a key line such as `"@babel/core@^7.0.0", "@babel/core@^7.1.0"` or
-/// `"lodash@npm:^4.17.15"`; `None` for the project's own (workspace) entries.
+/// `"lodash@npm:^4.17.15"`; `None` for the project's own (workspace) entries. An alias key
+/// (`"x@npm:y@^1.0.0"`, in both formats) names the real package `y`.
 fn name_of_key(key: &str) -> Option<String> {
     let first = key.split(',').next()?.trim().trim_matches('"').trim();
-    // The name ends at the `@` that starts the range; a scope's leading `@` is not it.
-    let at = first.get(1..)?.find('@')? + 1;
-    let (name, range) = (first.get(..at)?, first.get(at + 1..)?);
+    let (name, range) = split_name_at(first)?;
     let protocol = range.split(':').next().unwrap_or("");
     if range.contains(':') && matches!(protocol, "workspace" | "link" | "portal" | "file" | "patch")
     {
         return None;
     }
-    (!name.is_empty()).then(|| name.to_owned())
+    if let Some((real, _)) = range.strip_prefix("npm:").and_then(alias_target) {
+        return Some(real.to_owned());
+    }
+    Some(name.to_owned())
 }
 
 #[cfg(test)]
@@ -87,6 +89,10 @@ mod tests {
             Some("lodash")
         );
         assert_eq!(name_of_key("\"app@workspace:.\""), None);
+        assert_eq!(
+            name_of_key("\"string-width-cjs@npm:string-width@^4.2.0\"").as_deref(),
+            Some("string-width")
+        );
         assert_eq!(name_of_key("@"), None);
     }
 }
