@@ -9,7 +9,9 @@
 //!
 //! Archives nested inside (`WEB-INF/lib/*.jar`, Spring Boot's `BOOT-INF/lib/*.jar`, the
 //! modules of an `.ear`) are read into memory when small enough and cataloged the same way,
-//! with location `outer.jar:inner/path.jar`. Every archive's reads count against one budget of
+//! with location `outer.war!/WEB-INF/lib/inner.jar` (the separator of Java's own `jar:` URLs,
+//! which no file name in an image is likely to contain; an `.ear`'s war's jars read
+//! `a.ear!/b.war!/WEB-INF/lib/c.jar`). Every archive's reads count against one budget of
 //! uncompressed bytes, so a zip bomb costs at most that much.
 
 mod manifest;
@@ -67,7 +69,8 @@ impl Cataloger for JavaCataloger {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: nested locations use `!/`; a bundle's symbolic name names an unversioned file.
+        2
     }
 
     fn wants(&self, path: &ImagePath, meta: &FileMeta) -> bool {
@@ -167,7 +170,7 @@ impl Walk {
             let Some(bytes) = self.read_entry(&mut archive, i, self.limits.max_nested_size) else {
                 continue;
             };
-            let inner_loc = format!("{loc}:{name}");
+            let inner_loc = format!("{loc}!/{name}");
             let inner_file = name.rsplit('/').next().unwrap_or(&name).to_owned();
             // A corrupt inner archive costs only its own packages.
             if let Ok(inner) = ZipArchive::new(Cursor::new(bytes)) {
@@ -209,15 +212,18 @@ impl Walk {
 /// Identity of an archive without `pom.properties`, from its manifest and file name.
 ///
 /// - artifactId: the file name before its version (`log4j-1.2.17.jar` gives `log4j`); when
-///   the name has no version, `Implementation-Title` if it is id-like, else the file stem.
+///   the name has no version (a renamed copy such as `widgets.jar`, whose stem says nothing),
+///   `Implementation-Title` if it is id-like, else the OSGi `Bundle-SymbolicName` without its
+///   directives (OSGi-first projects such as Eclipse publish under it as artifactId), else
+///   the file stem.
 /// - version: `Implementation-Version`, else `Bundle-Version`, else `Specification-Version`,
 ///   else the file name's version. No version at all: not reported.
 /// - groupId: `Implementation-Vendor-Id` when it is id-like (Maven's archiver writes the
 ///   groupId there). Otherwise the artifactId again: the jars that lack `pom.properties` are
 ///   mostly those built before Maven, which Maven Central publishes under the legacy
 ///   `artifact:artifact` coordinates (`log4j:log4j`, `junit:junit`, `commons-io:commons-io`)
-///   that advisories use. `Bundle-SymbolicName` is deliberately not used: it is a Java package
-///   name (`org.apache.log4j`) that often differs from the groupId.
+///   that advisories use. `Bundle-SymbolicName` is deliberately not used for the groupId: it
+///   is a Java package name (`org.apache.log4j`) that often differs from it.
 pub fn from_manifest(manifest: &Manifest, file_name: &str, loc: &str) -> Option<Package> {
     let (file_artifact, file_version) = split_file_name(file_name);
     let artifact = if file_version.is_some() {
@@ -226,6 +232,13 @@ pub fn from_manifest(manifest: &Manifest, file_name: &str, loc: &str) -> Option<
         manifest
             .get("Implementation-Title")
             .filter(|t| is_maven_id(t))
+            .or_else(|| {
+                manifest
+                    .get("Bundle-SymbolicName")
+                    .and_then(|n| n.split(';').next())
+                    .map(str::trim)
+                    .filter(|n| is_maven_id(n))
+            })
             .map_or(file_artifact, str::to_owned)
     };
     if !is_maven_id(&artifact) {
