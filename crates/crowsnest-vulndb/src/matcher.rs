@@ -1,0 +1,284 @@
+//! Matching installed packages against the database.
+//!
+//! The matcher takes packages (an [`Inventory`] or a slice), never an image, so stored
+//! inventories are re-matched after a database update without touching images again.
+//!
+//! Records that describe the same vulnerability for the same package (one's id among another's
+//! aliases, or a shared alias such as the CVE) become one [`Finding`]: its id is the CVE when any
+//! of them names one, else the lowest record id; every other id becomes an alias. Alpine-style
+//! records whose single `upstream` id is a CVE are treated as that CVE.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crowsnest_model::{purl_for, CvssScore, Distro, Finding, Inventory, Package, Severity};
+use crowsnest_version::Scheme;
+
+use crate::ecosystem::{lookups_for, scheme_for_base};
+use crate::error::VulnDbError;
+use crate::range::{Installed, SchemeOrder};
+use crate::store::{RecordInfo, VulnDb};
+
+/// One record that affects one package, before aliases are merged.
+struct Hit {
+    info: Arc<RecordInfo>,
+    fixed: Vec<String>,
+    scheme: Option<Scheme>,
+    cvss: Vec<CvssScore>,
+    ecosystem_word: Option<Severity>,
+}
+
+impl Hit {
+    /// Every id this record goes by.
+    fn ids(&self) -> impl Iterator<Item = &str> {
+        let upstream: &[String] = if self.info.upstream.len() == 1 {
+            &self.info.upstream
+        } else {
+            &[]
+        };
+        std::iter::once(self.info.id.as_str())
+            .chain(self.info.aliases.iter().map(String::as_str))
+            .chain(upstream.iter().map(String::as_str))
+    }
+}
+
+/// Matches every package of an inventory, using its detected distribution for OS packages.
+pub fn match_inventory(db: &VulnDb, inventory: &Inventory) -> Result<Vec<Finding>, VulnDbError> {
+    match_packages(db, &inventory.packages, inventory.distro.as_ref())
+}
+
+/// Matches packages against the database. `distro` selects the OS ecosystem release for deb, apk
+/// and rpm packages; without it OS packages are not matched. Findings are sorted by severity
+/// (highest first), then package name, version and id.
+pub fn match_packages(
+    db: &VulnDb,
+    packages: &[Package],
+    distro: Option<&Distro>,
+) -> Result<Vec<Finding>, VulnDbError> {
+    let _span = tracing::debug_span!("match", packages = packages.len()).entered();
+    let mut findings = Vec::new();
+    for pkg in packages {
+        let hits = package_hits(db, pkg, distro)?;
+        if !hits.is_empty() {
+            findings.extend(merge(pkg, distro, hits));
+        }
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.package_name.cmp(&b.package_name))
+            .then_with(|| a.installed_version.cmp(&b.installed_version))
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.location.cmp(&b.location))
+    });
+    Ok(findings)
+}
+
+fn cvss_of(severity: &[crate::osv::OsvSeverity]) -> impl Iterator<Item = CvssScore> + '_ {
+    severity
+        .iter()
+        .filter(|s| s.kind.starts_with("CVSS_V3") || s.kind.starts_with("CVSS_V4"))
+        .filter_map(|s| crate::cvss::score(&s.score))
+}
+
+fn package_hits(
+    db: &VulnDb,
+    pkg: &Package,
+    distro: Option<&Distro>,
+) -> Result<Vec<Hit>, VulnDbError> {
+    let order = SchemeOrder;
+    let mut hits: Vec<Hit> = Vec::new();
+    for lookup in lookups_for(pkg, distro) {
+        let candidates = db.candidates(lookup.base, &lookup.name)?;
+        if candidates.is_empty() {
+            continue;
+        }
+        let installed = Installed::new(&lookup.version, scheme_for_base(lookup.base), &order);
+        for c in candidates.iter() {
+            if !lookup.releases.accepts(&c.release) {
+                continue;
+            }
+            let Some(fixed) = c.prepared.affects(&installed, &order) else {
+                continue;
+            };
+            let cvss: Vec<CvssScore> = cvss_of(&c.stored.severity).collect();
+            let word = c
+                .stored
+                .severity_word
+                .as_deref()
+                .and_then(Severity::parse_word);
+            // A record with several affected entries for the same package (two releases, or
+            // split ranges) is one hit.
+            if let Some(h) = hits.iter_mut().find(|h| h.info.id == c.record_id) {
+                for f in fixed {
+                    if !h.fixed.contains(&f) {
+                        h.fixed.push(f);
+                    }
+                }
+                h.cvss.extend(cvss);
+                h.ecosystem_word = h.ecosystem_word.max(word);
+                continue;
+            }
+            let Some(info) = db.record(&c.record_id)? else {
+                continue;
+            };
+            hits.push(Hit {
+                info,
+                fixed,
+                scheme: scheme_for_base(lookup.base),
+                cvss,
+                ecosystem_word: word,
+            });
+        }
+    }
+    Ok(hits)
+}
+
+/// Groups hits that share any id (union-find over the hits).
+fn groups(hits: &[Hit]) -> Vec<Vec<usize>> {
+    let mut parent: Vec<usize> = (0..hits.len()).collect();
+    fn find(parent: &mut [usize], mut i: usize) -> usize {
+        while let Some(&p) = parent.get(i) {
+            if p == i {
+                break;
+            }
+            i = p;
+        }
+        i
+    }
+    let mut owner: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, h) in hits.iter().enumerate() {
+        for id in h.ids() {
+            match owner.get(id) {
+                Some(&j) => {
+                    let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                    if a != b {
+                        if let Some(slot) = parent.get_mut(a.max(b)) {
+                            *slot = a.min(b);
+                        }
+                    }
+                }
+                None => {
+                    owner.insert(id, i);
+                }
+            }
+        }
+    }
+    let mut out: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..hits.len() {
+        out.entry(find(&mut parent, i)).or_default().push(i);
+    }
+    out.into_values().collect()
+}
+
+fn merge(pkg: &Package, distro: Option<&Distro>, hits: Vec<Hit>) -> Vec<Finding> {
+    let purl = if pkg.purl.is_empty() {
+        purl_for(pkg, distro)
+    } else {
+        pkg.purl.clone()
+    };
+    let mut out = Vec::new();
+    for group in groups(&hits) {
+        let members: Vec<&Hit> = group.iter().filter_map(|&i| hits.get(i)).collect();
+        let Some(first) = members.first() else {
+            continue;
+        };
+        let all_ids: BTreeSet<&str> = members.iter().flat_map(|h| h.ids()).collect();
+        let record_ids: BTreeSet<&str> = members.iter().map(|h| h.info.id.as_str()).collect();
+        let id = all_ids
+            .iter()
+            .find(|i| i.starts_with("CVE-"))
+            .or_else(|| record_ids.iter().next())
+            .map(|s| (*s).to_owned())
+            .unwrap_or_else(|| first.info.id.clone());
+        let aliases: Vec<String> = all_ids
+            .iter()
+            .filter(|i| **i != id)
+            .map(|s| (*s).to_owned())
+            .collect();
+
+        let mut cvss: Vec<CvssScore> = Vec::new();
+        for h in &members {
+            for c in h.cvss.iter().cloned().chain(cvss_of(&h.info.severity)) {
+                if !cvss.iter().any(|x| x.vector == c.vector) {
+                    cvss.push(c);
+                }
+            }
+        }
+        cvss.sort_by(|a, b| {
+            b.version.cmp(&a.version).then(
+                b.base_score
+                    .partial_cmp(&a.base_score)
+                    .unwrap_or(Ordering::Equal),
+            )
+        });
+        let best_score = cvss
+            .iter()
+            .map(|c| c.base_score)
+            .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
+        let db_word = members
+            .iter()
+            .filter_map(|h| {
+                h.info
+                    .severity_word
+                    .as_deref()
+                    .and_then(Severity::parse_word)
+            })
+            .max();
+        let eco_word = members.iter().filter_map(|h| h.ecosystem_word).max();
+        let severity = best_score
+            .map(Severity::from_cvss_score)
+            .filter(|s| *s != Severity::Unknown)
+            .or(db_word)
+            .or(eco_word)
+            .unwrap_or(Severity::Unknown);
+
+        let mut fixed: Vec<String> = Vec::new();
+        for h in &members {
+            for f in &h.fixed {
+                if !fixed.contains(f) {
+                    fixed.push(f.clone());
+                }
+            }
+        }
+        let scheme = first.scheme;
+        fixed.sort_by(|a, b| {
+            scheme
+                .and_then(|s| crowsnest_version::compare(s, a, b).ok())
+                .unwrap_or_else(|| a.cmp(b))
+        });
+
+        let mut references: Vec<String> = Vec::new();
+        for h in &members {
+            for r in &h.info.references {
+                if !references.contains(r) {
+                    references.push(r.clone());
+                }
+            }
+        }
+        // Prefer the summary of the record whose id became the finding's, then any.
+        let summary = members
+            .iter()
+            .find(|h| h.info.id == id)
+            .and_then(|h| h.info.summary.clone())
+            .or_else(|| members.iter().find_map(|h| h.info.summary.clone()));
+
+        out.push(Finding {
+            id,
+            aliases,
+            package_name: pkg.name.clone(),
+            installed_version: pkg.version.clone(),
+            ecosystem: pkg.ecosystem,
+            purl: purl.clone(),
+            fixed_versions: fixed,
+            severity,
+            cvss,
+            summary,
+            references,
+            location: pkg.location.clone(),
+            layer: pkg.layer.clone(),
+        });
+    }
+    out
+}
