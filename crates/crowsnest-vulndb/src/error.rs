@@ -66,6 +66,16 @@ pub enum VulnDbError {
         /// The computed checksum.
         actual: String,
     },
+    /// A single record file given to import does not parse as an OSV record; nothing was
+    /// written. (Within a directory or an archive, such records are counted and listed in the
+    /// import summary instead, and the rest is imported.)
+    #[error("invalid OSV record {path}: {reason}")]
+    InvalidRecord {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The import path is neither a directory, a zip nor a record file.
     #[error("{0} is not a directory, a zip archive or an OSV record file")]
     UnsupportedSource(PathBuf),
@@ -77,12 +87,15 @@ impl VulnDbError {
         match self {
             VulnDbError::Missing(_) => ErrorCode::NotFound,
             VulnDbError::UnsupportedSource(_) => ErrorCode::NotFound,
+            VulnDbError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorCode::NotFound
+            }
             VulnDbError::Download { .. } | VulnDbError::Io { .. } => ErrorCode::DownloadFailed,
             VulnDbError::Checksum { .. } => ErrorCode::DigestMismatch,
             // The closest existing code: a database file that could not be parsed.
-            VulnDbError::CorruptArchive { .. } | VulnDbError::Schema { .. } => {
-                ErrorCode::CatalogFailed
-            }
+            VulnDbError::CorruptArchive { .. }
+            | VulnDbError::InvalidRecord { .. }
+            | VulnDbError::Schema { .. } => ErrorCode::CatalogFailed,
             VulnDbError::Sqlite { .. } => ErrorCode::Internal,
         }
     }

@@ -103,6 +103,14 @@ pub fn import_path(db_path: &Path, source: &Path) -> Result<ImportSummary, VulnD
         let key = source.to_string_lossy().into_owned();
         let dir = source.parent().unwrap_or(Path::new("/")).to_owned();
         let (counts, failures) = import_files(&staging, &key, &dir, std::slice::from_ref(&source))?;
+        if let Some(failure) = failures.into_iter().next() {
+            // One file asked for by name: its failure is the import's.
+            return Err(VulnDbError::InvalidRecord {
+                path: source,
+                reason: failure.message,
+            });
+        }
+        let failures = Vec::new();
         staging.record_source(&key, &counts, &SourceMeta::default())?;
         summary.add(key, &counts, failures);
     } else {
@@ -221,6 +229,7 @@ fn import_files(
             }
         }
     }
+    (counts.records, counts.ecosystems) = staging.stored_counts(key)?;
     Ok((counts, failures))
 }
 
@@ -275,5 +284,6 @@ pub(crate) fn import_zip(
             &mut failures,
         )?;
     }
+    (counts.records, counts.ecosystems) = staging.stored_counts(key)?;
     Ok((counts, failures))
 }

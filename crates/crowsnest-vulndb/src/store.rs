@@ -561,6 +561,33 @@ impl Staging {
         run().map_err(err)
     }
 
+    /// Distinct records stored from `source`, in total and per base ecosystem. An archive may
+    /// hold the same record twice (AlmaLinux ships identical copies under each release's
+    /// folder); the later copy replaces the earlier, and it is counted once.
+    pub fn stored_counts(&self, source: &str) -> Result<(u64, BTreeMap<String, u64>), VulnDbError> {
+        let conn = self.conn()?;
+        let run = || -> rusqlite::Result<(u64, BTreeMap<String, u64>)> {
+            let total: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM records WHERE source = ?1",
+                [source],
+                |r| r.get(0),
+            )?;
+            let mut stmt = conn.prepare(
+                "SELECT a.eco, COUNT(DISTINCT a.record_id) FROM affected a
+                 JOIN records r ON r.id = a.record_id WHERE r.source = ?1 GROUP BY a.eco",
+            )?;
+            let mut per = BTreeMap::new();
+            for row in stmt.query_map([source], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })? {
+                let (eco, n) = row?;
+                per.insert(eco, n.max(0) as u64);
+            }
+            Ok((total.max(0) as u64, per))
+        };
+        run().map_err(VulnDbError::sqlite(&self.tmp))
+    }
+
     /// Marks a point [`Staging::rollback_to_savepoint`] can return to.
     pub fn savepoint(&self) -> Result<(), VulnDbError> {
         self.exec("SAVEPOINT source")
