@@ -37,7 +37,8 @@ impl Cataloger for GoBinaryCataloger {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: a module replaced by a local directory keeps its own path.
+        2
     }
 
     fn wants(&self, _path: &ImagePath, meta: &FileMeta) -> bool {
@@ -62,6 +63,18 @@ impl Cataloger for GoBinaryCataloger {
     }
 }
 
+/// Whether a replacement target is a directory rather than a module path: Go requires such
+/// paths to start with `./`, `../` or be absolute (`/`, or a Windows drive or `\\`).
+fn is_local_dir(path: &str) -> bool {
+    path.starts_with("./")
+        || path.starts_with("../")
+        || path.starts_with(".\\")
+        || path.starts_with("..\\")
+        || path.starts_with('/')
+        || path.starts_with('\\')
+        || path.as_bytes().get(1) == Some(&b':')
+}
+
 /// The packages that one binary's build information names.
 pub fn packages(info: &BuildInfo, loc: &str) -> Vec<Package> {
     let mut out = Vec::new();
@@ -69,7 +82,11 @@ pub fn packages(info: &BuildInfo, loc: &str) -> Vec<Package> {
         out.push(Package::new(Ecosystem::Golang, "stdlib", v, loc, NAME));
     }
     let linked = |m: &ModuleLine| match m.replace.as_deref() {
-        Some(r) if !r.version.is_empty() => (r.path.clone(), r.version.clone()),
+        Some(r) if !r.version.is_empty() && !is_local_dir(&r.path) => {
+            (r.path.clone(), r.version.clone())
+        }
+        // Go 1.18+ writes a directory replacement as `=> ../x (devel)`, older ones with no
+        // version: either way the directory's path is no module name.
         Some(_) => (m.path.clone(), DEVEL.to_owned()),
         None if m.version.is_empty() => (m.path.clone(), DEVEL.to_owned()),
         None => (m.path.clone(), m.version.clone()),
@@ -79,4 +96,19 @@ pub fn packages(info: &BuildInfo, loc: &str) -> Vec<Package> {
         out.push(Package::new(Ecosystem::Golang, name, version, loc, NAME));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_directories() {
+        for p in ["./x", "../greet", "/src/x", "C:\\src\\x", "..\\x"] {
+            assert!(is_local_dir(p), "{p}");
+        }
+        for p in ["example.com/new", "golang.org/x/net", "gopkg.in/yaml.v3"] {
+            assert!(!is_local_dir(p), "{p}");
+        }
+    }
 }
