@@ -4,9 +4,11 @@
 //!
 //! `source` is `crates.io`, `git`, `local` or `registry`; `kind` is `runtime` (the default when
 //! absent) or `build`. Reported are the packages compiled into the binary: `runtime` ones that
-//! are not the root (the binary's own crate) and not `local` (workspace members and path
-//! dependencies, as for `Cargo.lock`). Build-time dependencies (build scripts, proc macros)
-//! run on the build machine and are not in the executable, so they are left out.
+//! are not `local` (workspace members and path dependencies, as for `Cargo.lock`). The root
+//! (the binary's own crate) follows the same rule: a project's own crate is `local`, but a
+//! tool installed with `cargo auditable install ripgrep` has a crates.io root, and that
+//! release is what advisories about the tool name. Build-time dependencies (build scripts,
+//! proc macros) run on the build machine and are not in the executable, so they are left out.
 
 use std::io::Read;
 
@@ -87,5 +89,5 @@ pub fn decode(compressed: &[u8]) -> Result<Vec<AuditablePackage>, AuditableError
 
 /// Whether a package is compiled into the binary and published somewhere (see the module doc).
 pub fn is_reported(p: &AuditablePackage) -> bool {
-    !p.root && p.source != "local" && p.kind.as_deref().unwrap_or("runtime") == "runtime"
+    p.source != "local" && p.kind.as_deref().unwrap_or("runtime") == "runtime"
 }

@@ -26,7 +26,8 @@ impl Cataloger for RustCataloger {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: an auditable binary's root is reported when it was published (not `local`).
+        2
     }
 
     fn wants(&self, path: &ImagePath, meta: &FileMeta) -> bool {
