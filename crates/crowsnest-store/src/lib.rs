@@ -12,6 +12,10 @@
 //!   and the latest scan of each digest.
 //! - [`filter`]: a small, closed filter language over placement fields that compiles to SQL;
 //!   the API layer translates each cloud's query parameters into it.
+//! - [`hosts`]: hosts, the images in their local stores (Huawei ListLocalImages), containers,
+//!   pods, and the applications identified in an image digest.
+//! - [`vm_images`]: VM images (ECS DescribeImages): platform images seen by all, custom images
+//!   of one tenant, shared or published to others.
 //! - [`tasks`]: scan tasks created through the API.
 //!
 //! # Why rusqlite and a thin layer rather than sqlx
@@ -27,22 +31,27 @@
 //! pooling). `tests/store.rs` runs every test on both.
 //!
 //! # Not yet here
-//! Hosts, containers, pods, apps and VM images (a second migration), scan history beyond the
-//! latest scan.
+//! Scan history beyond the latest scan; registry/agent management beyond upserts.
 //!
 //! # Invariants
 //! Every query that returns tenant data takes the [`TenantId`] and filters on it in SQL; there
 //! is no method that lists rows across tenants.
 
 pub mod filter;
+pub mod hosts;
 pub mod inventory;
 pub mod sql;
 pub mod tasks;
 pub mod tenants;
+pub mod vm_images;
 
 use std::path::{Path, PathBuf};
 
 pub use filter::{Field, Filter};
+pub use hosts::{
+    ImageApp, LocalImagePage, LocalImageQuery, LocalImageRow, NewContainer, NewHost, NewLocalImage,
+    NewPod,
+};
 pub use inventory::{
     ImageChild, NewImage, NewRegistry, NewRepository, NewTag, PlacementOrder, PlacementPage,
     PlacementQuery, PlacementRow, ScanRecord, ScanState,
@@ -50,6 +59,10 @@ pub use inventory::{
 pub use sql::{EngineKind, Row, Value};
 pub use tasks::{NewScanTask, ScanTask};
 pub use tenants::{ApiKey, NewTenant, TenantId};
+pub use vm_images::{
+    NewVmImage, OwnerAlias, VmImageCheck, VmImageDisk, VmImagePage, VmImageQuery, VmImageRow,
+    VmImageSource,
+};
 
 use sql::{PgPool, Pool, SqlitePool, Tx};
 
@@ -115,7 +128,10 @@ pub const SQLITE_FILE: &str = "crowsnest.db";
 const MIGRATION_LOCK: i64 = 0x63726f77736e6573;
 
 /// The migrations, in order. Their index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_inventory.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_inventory.sql"),
+    include_str!("../migrations/0002_assets.sql"),
+];
 
 /// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,
 /// so async callers run them on a blocking thread.

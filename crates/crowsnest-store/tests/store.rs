@@ -136,7 +136,7 @@ fn all(limit: i64) -> PlacementQuery {
 fn migrations_apply_once_and_reopen(db: &TestDb) {
     let store = db.open();
     let version = store.schema_version().unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     drop(store);
     // Reopening (by the location string, as `crowsnest serve --database` does) applies nothing.
     let again = Store::open(&db.location()).unwrap();
