@@ -1,4 +1,5 @@
-//! Ruby gems installed by RubyGems: `specifications/<name>-<version>.gemspec`.
+//! Ruby gems installed by RubyGems: `specifications/<name>-<version>.gemspec`, and the default
+//! gems that ship with Ruby in `specifications/default/`.
 //!
 //! RubyGems writes these specs itself from the gem's metadata, one attribute a line
 //! (`s.name = "rake".freeze`, `s.version = "13.0.6"`, `s.licenses = ["MIT".freeze]`), so the
@@ -22,13 +23,22 @@ impl Cataloger for GemspecCataloger {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: default gems (`specifications/default/`) are reported.
+        2
     }
 
     fn wants(&self, path: &ImagePath, meta: &FileMeta) -> bool {
-        meta.kind == FileKind::Regular
-            && path.file_name().ends_with(".gemspec")
-            && path.as_str().rsplit('/').nth(1) == Some("specifications")
+        if meta.kind != FileKind::Regular || !path.file_name().ends_with(".gemspec") {
+            return false;
+        }
+        let mut up = path.as_str().rsplit('/').skip(1);
+        match up.next() {
+            Some("specifications") => true,
+            // Ruby's default gems (json, psych, openssl, uri ...): installed with Ruby itself
+            // and updated by advisories like any other gem.
+            Some("default") => up.next() == Some("specifications"),
+            _ => false,
+        }
     }
 
     fn catalog(
