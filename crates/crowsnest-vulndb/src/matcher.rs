@@ -44,13 +44,24 @@ impl Hit {
 }
 
 /// Matches every package of an inventory, using its detected distribution for OS packages.
+///
+/// This is how a stored inventory is re-matched after a database update: it reads only the
+/// inventory (for example one deserialised from a scan report's JSON) and the database, never
+/// the image. The result is deterministic: the same inventory against a database holding the
+/// same records gives the same findings in the same order, whatever the order of the
+/// inventory's packages or of the records in the archives they were imported from (see
+/// [`match_packages`] for the order).
 pub fn match_inventory(db: &VulnDb, inventory: &Inventory) -> Result<Vec<Finding>, VulnDbError> {
     match_packages(db, &inventory.packages, inventory.distro.as_ref())
 }
 
 /// Matches packages against the database. `distro` selects the OS ecosystem release for deb, apk
-/// and rpm packages; without it OS packages are not matched. Findings are sorted by severity
-/// (highest first), then package name, version and id.
+/// and rpm packages; without it OS packages are not matched.
+///
+/// Findings are sorted by severity (highest first), then package name, installed version, id,
+/// ecosystem, location and layer, which orders any two distinct findings; within a finding,
+/// aliases are sorted, fixed versions ascend in the ecosystem's order, and references follow
+/// the records' ids.
 pub fn match_packages(
     db: &VulnDb,
     packages: &[Package],
@@ -70,7 +81,9 @@ pub fn match_packages(
             .then_with(|| a.package_name.cmp(&b.package_name))
             .then_with(|| a.installed_version.cmp(&b.installed_version))
             .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.ecosystem.cmp(&b.ecosystem))
             .then_with(|| a.location.cmp(&b.location))
+            .then_with(|| a.layer.cmp(&b.layer))
     });
     Ok(findings)
 }

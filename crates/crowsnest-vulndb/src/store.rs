@@ -261,7 +261,10 @@ impl VulnDb {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT record_id, release, data FROM affected WHERE eco = ?1 AND name = ?2",
+                // Ordered, so findings (their aliases, fixed versions and references) come
+                // out the same from any two files holding the same records.
+                "SELECT record_id, release, data FROM affected WHERE eco = ?1 AND name = ?2
+                 ORDER BY record_id, release, rowid",
             )
             .map_err(VulnDbError::sqlite(&self.path))?;
         let rows = stmt
