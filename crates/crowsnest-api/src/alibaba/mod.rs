@@ -1,0 +1,209 @@
+//! The Alibaba Cloud RPC endpoint: `/?Action=…&Version=…` by GET, or POST with the parameters
+//! in the query and/or an `application/x-www-form-urlencoded` body.
+//!
+//! A request goes through, in order: decoding, finding the operation by `Action` and `Version`
+//! (from the parameters, or the `x-acs-action` / `x-acs-version` headers that ACS3 requests
+//! carry instead), authentication, the RAM action check, then the operation itself. Every
+//! response, success or error, carries a `RequestId`; errors carry `HostId`, `Code` and
+//! `Message` as the SDKs read them.
+
+pub mod params;
+pub mod sas;
+pub mod scan_task;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::auth::{alibaba as signature, Caller};
+use crate::error::{alibaba_request_id, ApiError, Dialect};
+use crate::form::Pairs;
+use crate::AppState;
+use params::Params;
+
+/// One RPC operation.
+pub(crate) struct Operation {
+    /// `Action`.
+    pub action: &'static str,
+    /// `Version`.
+    pub version: &'static str,
+    /// The RAM action checked against the caller's policy.
+    pub ram_action: &'static str,
+    /// The code and message of a refused RAM check, as the product documents it.
+    pub denied: (&'static str, &'static str),
+    /// Requests the product exempts from RAM checks (ECS DescribeImages of public images).
+    pub ram_exempt: fn(&Pairs) -> bool,
+    /// The operation: validate, call the store, build the response body (without RequestId).
+    pub run: fn(&AppState, &Caller, &Params<'_>) -> Result<Value, ApiError>,
+}
+
+fn never_exempt(_: &Pairs) -> bool {
+    false
+}
+
+/// The operations, by product.
+fn operations() -> [Operation; 4] {
+    const SAS: &str = "2018-12-03";
+    const DENIED: (&str, &str) = ("NoPermission", "caller has no permission");
+    [
+        Operation {
+            action: "DescribeImageInstances",
+            version: SAS,
+            ram_action: sas::ACTION_DESCRIBE_IMAGE_INSTANCES,
+            denied: DENIED,
+            ram_exempt: never_exempt,
+            run: sas::describe_image_instances,
+        },
+        Operation {
+            action: "DescribeImageCriteria",
+            version: SAS,
+            ram_action: sas::ACTION_DESCRIBE_IMAGE_CRITERIA,
+            denied: DENIED,
+            ram_exempt: never_exempt,
+            run: sas::describe_image_criteria,
+        },
+        Operation {
+            action: "PublicPreCheckImageScanTask",
+            version: SAS,
+            ram_action: scan_task::ACTION_PRE_CHECK,
+            denied: DENIED,
+            ram_exempt: never_exempt,
+            run: scan_task::pre_check,
+        },
+        Operation {
+            action: "PublicCreateImageScanTask",
+            version: SAS,
+            ram_action: scan_task::ACTION_CREATE,
+            denied: DENIED,
+            ram_exempt: never_exempt,
+            run: scan_task::create,
+        },
+    ]
+}
+
+fn err(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(Dialect::Alibaba, status, code, message)
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The RPC handler for `/`.
+pub(crate) async fn rpc(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = alibaba_request_id();
+    let host = header(&headers, "host").map(str::to_owned);
+    let outcome = crate::blocking(Dialect::Alibaba, move || {
+        handle(&state, &method, &uri, &headers, &body)
+    })
+    .await;
+    match outcome {
+        Ok(mut body) => {
+            if let Some(map) = body.as_object_mut() {
+                map.insert("RequestId".into(), json!(request_id));
+            }
+            let mut response = axum::Json(body).into_response();
+            if let Ok(v) = request_id.parse() {
+                response.headers_mut().insert("x-acs-request-id", v);
+            }
+            response
+        }
+        Err(e) => e
+            .with_request_id(&request_id)
+            .with_host(host.as_deref())
+            .into_response(),
+    }
+}
+
+fn handle(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let malformed = |_| {
+        err(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "The request parameters are not valid url-encoded UTF-8.",
+        )
+    };
+    let query = Pairs::parse(uri.query().unwrap_or("")).map_err(malformed)?;
+    let mut params = query.clone();
+    let is_form = header(headers, "content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if *method == Method::POST && is_form && !body.is_empty() {
+        let text = std::str::from_utf8(body).map_err(|_| {
+            err(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+                "The request body is not UTF-8.",
+            )
+        })?;
+        params.extend(Pairs::parse(text).map_err(malformed)?);
+    }
+    let action = params
+        .get("Action")
+        .or_else(|| header(headers, "x-acs-action"))
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| params::missing("Action"))?
+        .to_owned();
+    let version = params
+        .get("Version")
+        .or_else(|| header(headers, "x-acs-version"))
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| params::missing("Version"))?
+        .to_owned();
+    let ops = operations();
+    let candidates: Vec<&Operation> = ops.iter().filter(|o| o.action == action).collect();
+    if candidates.is_empty() {
+        return Err(err(
+            StatusCode::NOT_FOUND,
+            "InvalidAction.NotFound",
+            format!("Specified api {action} is not found, please check your url and method."),
+        ));
+    }
+    let op = candidates
+        .into_iter()
+        .find(|o| o.version == version)
+        .ok_or_else(|| {
+            err(
+                StatusCode::BAD_REQUEST,
+                "InvalidVersion",
+                format!("Specified parameter Version {version} is not valid for {action}."),
+            )
+        })?;
+    let caller = signature::authenticate(
+        &state.store,
+        &state.settings.auth,
+        &signature::SignedRequest {
+            method: method.as_str(),
+            path: uri.path(),
+            query: &query,
+            params: &params,
+            headers,
+            body,
+        },
+    )?;
+    if !(op.ram_exempt)(&params) && !caller.allows(op.ram_action) {
+        return Err(
+            err(StatusCode::FORBIDDEN, op.denied.0, op.denied.1).with_access_denied(json!({
+                "AuthAction": op.ram_action,
+                "AuthPrincipalType": "AccessKey",
+                "AuthPrincipalDisplayName": caller.principal,
+                "NoPermissionType": "ImplicitDeny",
+                "PolicyType": "AccountLevelIdentityBasedPolicy",
+            })),
+        );
+    }
+    (op.run)(state, &caller, &Params::new(&params))
+}

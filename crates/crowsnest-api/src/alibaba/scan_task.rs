@@ -1,0 +1,250 @@
+//! PublicPreCheckImageScanTask and PublicCreateImageScanTask: select images by registry type,
+//! region, instance, namespace, repository, digest and tag; count what a scan would cover; and
+//! store the task for the task engine, within the scan quota.
+
+use std::collections::HashSet;
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use crowsnest_store::{Field, Filter, NewScanTask, PlacementOrder, PlacementQuery};
+
+use super::params::{invalid, Params};
+use super::sas::{normalise_digest, REGISTRY_TYPES};
+use crate::auth::Caller;
+use crate::error::{ApiError, Dialect};
+use crate::AppState;
+
+/// The RAM action of PublicCreateImageScanTask.
+pub const ACTION_CREATE: &str = "yundun-sas:PublicCreateImageScanTask";
+/// The RAM action of PublicPreCheckImageScanTask.
+pub const ACTION_PRE_CHECK: &str = "yundun-sas:PublicPreCheckImageScanTask";
+
+/// The regions the document lists as supporting image scanning.
+pub const SCAN_REGIONS: &[&str] = &[
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-shenzhen",
+    "cn-qingdao",
+    "cn-beijing",
+    "cn-zhangjiakou",
+    "cn-huhehaote",
+    "cn-hongkong",
+    "ap-northeast-1",
+    "ap-southeast-5",
+    "us-west-1",
+    "us-east-1",
+    "eu-central-1",
+    "eu-west-1",
+];
+
+/// Values per list parameter and characters per value.
+const MAX_VALUES: usize = 100;
+const MAX_VALUE_LEN: usize = 256;
+/// Placements read per store round trip while counting a selection.
+const COUNT_PAGE: i64 = 1000;
+
+/// A validated selection.
+struct Selection {
+    filter: Filter,
+    json: Value,
+}
+
+fn quota_error() -> ApiError {
+    ApiError::new(
+        Dialect::Alibaba,
+        StatusCode::BAD_REQUEST,
+        "BeyondQuata",
+        "Please check the scan quota",
+    )
+}
+
+fn selection(p: &Params<'_>) -> Result<Selection, ApiError> {
+    let mut parts = Vec::new();
+    let mut json = serde_json::Map::new();
+    if let Some(ip) = p.text_max("SourceIp", 64)? {
+        ip.parse::<std::net::IpAddr>()
+            .map_err(|_| invalid("SourceIp", "not an IP address"))?;
+        json.insert("SourceIp".into(), json!(ip));
+    }
+    let lists: [(&str, Field); 8] = [
+        ("RegistryTypes", Field::RegistryType),
+        ("RegionIds", Field::RegionId),
+        ("InstanceIds", Field::InstanceId),
+        ("RepoNamespaces", Field::RepoNamespace),
+        ("RepoIds", Field::RepoId),
+        ("RepoNames", Field::RepoName),
+        ("Digests", Field::Digest),
+        ("Tags", Field::Tag),
+    ];
+    for (name, field) in lists {
+        let mut values = p.list(name, MAX_VALUES, MAX_VALUE_LEN)?;
+        if values.is_empty() {
+            continue;
+        }
+        match name {
+            "RegistryTypes" => {
+                if let Some(bad) = values
+                    .iter()
+                    .find(|v| !REGISTRY_TYPES.contains(&v.as_str()))
+                {
+                    return Err(invalid(
+                        name,
+                        &format!("{bad:?} is not one of {}", REGISTRY_TYPES.join(", ")),
+                    ));
+                }
+            }
+            "RegionIds" => {
+                if let Some(bad) = values.iter().find(|v| !SCAN_REGIONS.contains(&v.as_str())) {
+                    return Err(invalid(
+                        name,
+                        &format!("image scanning is not supported in {bad:?}"),
+                    ));
+                }
+            }
+            "Digests" => {
+                values = values
+                    .iter()
+                    .map(|d| {
+                        normalise_digest(d)
+                            .ok_or_else(|| invalid(name, &format!("{d:?} is not a SHA-256 digest")))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            _ => {}
+        }
+        json.insert(name.into(), json!(values));
+        parts.push(Filter::In(
+            field,
+            values.into_iter().map(Into::into).collect(),
+        ));
+    }
+    Ok(Selection {
+        filter: Filter::All(parts),
+        json: Value::Object(json),
+    })
+}
+
+/// How a selection counts: image instances (placements) and distinct scannable images.
+struct Coverage {
+    instances: i64,
+    images: i64,
+}
+
+/// Counts the selection, stopping once more than `cap` distinct images are found.
+fn coverage(
+    state: &AppState,
+    caller: &Caller,
+    filter: &Filter,
+    cap: i64,
+) -> Result<Coverage, ApiError> {
+    let mut images = HashSet::new();
+    let mut offset = 0;
+    loop {
+        let page = state
+            .store
+            .placements(
+                caller.tenant,
+                &PlacementQuery {
+                    filter: filter.clone(),
+                    order: PlacementOrder::Id,
+                    offset,
+                    limit: COUNT_PAGE,
+                },
+            )
+            .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
+        images.extend(
+            page.rows
+                .iter()
+                .filter(|r| r.scannable)
+                .map(|r| r.image_row),
+        );
+        offset += COUNT_PAGE;
+        let done = page.rows.len() < usize::try_from(COUNT_PAGE).unwrap_or(usize::MAX);
+        if done || i64::try_from(images.len()).unwrap_or(i64::MAX) > cap {
+            return Ok(Coverage {
+                instances: page.total,
+                images: i64::try_from(images.len()).unwrap_or(i64::MAX),
+            });
+        }
+    }
+}
+
+/// PublicPreCheckImageScanTask: how many image instances the selection covers and how many
+/// scan authorizations (distinct images: a digest is scanned once wherever it is used) it needs.
+pub(crate) fn pre_check(
+    state: &AppState,
+    caller: &Caller,
+    p: &Params<'_>,
+) -> Result<Value, ApiError> {
+    let sel = selection(p)?;
+    let cap = state.settings.scan_quota.max_images_per_task;
+    let cov = coverage(state, caller, &sel.filter, cap)?;
+    Ok(json!({
+        "Data": {
+            "ScanImageCount": cov.instances,
+            "NeedAuthCount": cov.images,
+        }
+    }))
+}
+
+/// PublicCreateImageScanTask: stores a scan task over the selection.
+pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Result<Value, ApiError> {
+    let sel = selection(p)?;
+    let quota = &state.settings.scan_quota;
+    let unfinished = state
+        .store
+        .unfinished_scan_tasks(caller.tenant)
+        .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
+    if unfinished >= quota.max_unfinished_tasks {
+        return Err(quota_error());
+    }
+    let cov = coverage(state, caller, &sel.filter, quota.max_images_per_task)?;
+    if cov.images == 0 {
+        return Err(ApiError::new(
+            Dialect::Alibaba,
+            StatusCode::BAD_REQUEST,
+            "TaskNumEmpty",
+            "Create task quantity is empty.",
+        ));
+    }
+    if cov.images > quota.max_images_per_task {
+        return Err(quota_error());
+    }
+    let task_uid = uuid::Uuid::new_v4().simple().to_string();
+    state
+        .store
+        .create_scan_task(
+            caller.tenant,
+            &NewScanTask {
+                task_uid: task_uid.clone(),
+                selection: sel.json,
+                total_count: cov.images,
+                collect_ms: state.settings.auth.clock.now_ms(),
+            },
+        )
+        .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
+    let task = state
+        .store
+        .scan_task(caller.tenant, &task_uid)
+        .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?
+        .ok_or_else(|| ApiError::internal(Dialect::Alibaba, "created task not found"))?;
+    let mut data = json!({
+        "TaskId": task.task_uid,
+        "TotalCount": task.total_count,
+        "FinishCount": task.finish_count,
+        "CollectTime": task.collect_ms,
+        "Status": task.status,
+        "Progress": task.progress,
+        "CanCreate": unfinished + 1 < quota.max_unfinished_tasks,
+    });
+    if let Some(map) = data.as_object_mut() {
+        if let Some(exec) = task.exec_ms {
+            map.insert("ExecTime".into(), json!(exec));
+        }
+        if !task.result.is_empty() {
+            map.insert("Result".into(), json!(task.result));
+        }
+    }
+    Ok(json!({ "Data": data }))
+}

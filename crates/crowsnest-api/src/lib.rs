@@ -1,0 +1,162 @@
+//! Crowsnest's HTTP API: the seed operations of Alibaba Cloud and Huawei Cloud, wire-compatible
+//! with their official SDKs, over the inventory store.
+//!
+//! # Code map
+//! - [`router`] builds the whole server as an axum [`Router`]; [`serve`] binds it to an address.
+//! - [`alibaba`]: the RPC endpoint (`/?Action=…&Version=…`, GET or POST form). It decodes the
+//!   parameters, finds the operation, authenticates ([`auth::alibaba`]), checks the RAM action,
+//!   and runs the operation: [`alibaba::sas`] (DescribeImageInstances, DescribeImageCriteria),
+//!   [`alibaba::scan_task`] (PublicPreCheckImageScanTask, PublicCreateImageScanTask).
+//! - [`huawei`]: the REST routes under `/v5/{project_id}/image/…`, authenticated by
+//!   [`auth::huawei`] and scoped to the tenant owning the project.
+//! - [`keys`]: creating AccessKeys and tokens (what `crowsnest keys` calls).
+//! - [`error`]: the one error type, rendered in each cloud's envelope.
+//! - [`form`]: url-encoded pairs and the RFC 3986 encoding the signatures use.
+//!
+//! # Invariants
+//! Handlers are thin: parse and validate, call the store, map to the cloud's envelope. Every
+//! store call passes the authenticated caller's tenant, so no response holds another tenant's
+//! rows. Bad input is a 4xx in the cloud's envelope, never a 500.
+
+pub mod alibaba;
+pub mod auth;
+pub mod error;
+pub mod form;
+pub mod huawei;
+pub mod keys;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use crowsnest_store::Store;
+
+pub use auth::{AuthSettings, Caller, Clock};
+pub use error::{ApiError, Dialect};
+
+/// Limits on scan tasks created through the API.
+#[derive(Clone, Debug)]
+pub struct ScanQuota {
+    /// How many unfinished tasks a tenant may have at once. Default 10, as the
+    /// PublicCreateImageScanTask document states.
+    pub max_unfinished_tasks: i64,
+    /// How many distinct images one task may cover (the "authorizations" a task consumes).
+    /// Default 10,000.
+    pub max_images_per_task: i64,
+}
+
+impl Default for ScanQuota {
+    fn default() -> Self {
+        ScanQuota {
+            max_unfinished_tasks: 10,
+            max_images_per_task: 10_000,
+        }
+    }
+}
+
+/// Server settings beyond the store.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Signature checking.
+    pub auth: AuthSettings,
+    /// Scan-task limits.
+    pub scan_quota: ScanQuota,
+}
+
+/// What every handler shares: the store and the settings.
+#[derive(Clone)]
+pub struct AppState {
+    /// The inventory store.
+    pub store: Store,
+    /// Settings.
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// State over `store` with default settings.
+    pub fn new(store: Store) -> AppState {
+        AppState::with_settings(store, Settings::default())
+    }
+
+    /// State over `store` with `settings`.
+    pub fn with_settings(store: Store, settings: Settings) -> AppState {
+        AppState {
+            store,
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+/// The whole HTTP API as a router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(alibaba::rpc).post(alibaba::rpc))
+        .route(
+            "/v5/{project_id}/image/registries/images",
+            get(huawei::list_registry_images),
+        )
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    if uri.path().starts_with("/v5/") {
+        ApiError::new(
+            Dialect::Huawei,
+            StatusCode::NOT_FOUND,
+            "APIGW.0101",
+            "The API does not exist or has not been published in the environment.",
+        )
+    } else {
+        ApiError::new(
+            Dialect::Native,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {}", uri.path()),
+        )
+    }
+}
+
+/// How [`serve`] runs.
+pub struct ServeOptions {
+    /// The address to listen on (port 0 picks a free one).
+    pub addr: SocketAddr,
+    /// The store, already opened and migrated.
+    pub store: Store,
+    /// Settings.
+    pub settings: Settings,
+}
+
+/// Binds `opts.addr` and serves until the process ends.
+pub async fn serve(opts: ServeOptions) -> Result<(), ApiError> {
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|e| ApiError::startup(format!("cannot listen on {}: {e}", opts.addr)))?;
+    serve_listener(listener, AppState::with_settings(opts.store, opts.settings)).await
+}
+
+/// Serves on an already bound listener (tests bind `127.0.0.1:0` and read the port first).
+pub async fn serve_listener(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+) -> Result<(), ApiError> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "crowsnest API listening");
+    }
+    axum::serve(listener, router(state))
+        .await
+        .map_err(|e| ApiError::startup(format!("server stopped: {e}")))
+}
+
+/// Runs a blocking store call off the async runtime; a panicked or cancelled task is an
+/// internal error in `dialect`'s envelope.
+pub(crate) async fn blocking<T: Send + 'static>(
+    dialect: Dialect,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(dialect, e))?
+}

@@ -1,0 +1,482 @@
+//! Test support: a real server on `127.0.0.1:0` over a temporary SQLite store seeded with two
+//! tenants, and clients that sign requests the way the clouds' SDKs do.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+
+use crowsnest_api::auth::{alibaba as ali_sig, huawei as hw_sig};
+use crowsnest_api::form::{rfc3986, Pairs};
+use crowsnest_api::{keys, AppState, Settings};
+use crowsnest_store::{
+    NewImage, NewRegistry, NewRepository, NewTag, NewTenant, ScanRecord, ScanState, Store, TenantId,
+};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// A running server and its store.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The address.
+    pub addr: SocketAddr,
+    /// The store the server uses.
+    pub store: Store,
+    /// The seeded data.
+    pub seed: Seed,
+    _dir: tempfile::TempDir,
+}
+
+/// What [`seed`] created.
+pub struct Seed {
+    /// Tenant A: two registries, several repositories, shared and multi-arch images.
+    pub a: TenantId,
+    /// Tenant B: one registry tagging a digest A also has, and one of its own.
+    pub b: TenantId,
+    /// A key of A allowed everything.
+    pub a_all: keys::AccessKey,
+    /// A key of A allowed nothing relevant.
+    pub a_none: keys::AccessKey,
+    /// A key of B allowed everything.
+    pub b_all: keys::AccessKey,
+    /// A token of A allowed everything.
+    pub a_token: String,
+}
+
+pub fn digest(n: u8) -> crowsnest_model::Digest {
+    format!("sha256:{}", format!("{n:02x}").repeat(32))
+        .parse()
+        .unwrap()
+}
+
+pub fn digest_hex(n: u8) -> String {
+    format!("{n:02x}").repeat(32)
+}
+
+fn image(store: &Store, n: u8, size: i64, multiarch: bool) -> i64 {
+    store
+        .upsert_image(&NewImage {
+            digest: digest(n),
+            config_digest: (!multiarch).then(|| digest(n + 100)),
+            size_bytes: size,
+            created_ms: 1_600_000_000_000 + i64::from(n),
+            is_multiarch: multiarch,
+        })
+        .unwrap()
+}
+
+fn scan(
+    store: &Store,
+    image_row: i64,
+    state: ScanState,
+    (vul, hc): (i64, i64),
+    finished: i64,
+    failure: &str,
+    severity: &str,
+) {
+    store
+        .record_scan(
+            image_row,
+            &ScanRecord {
+                state,
+                stage: String::new(),
+                progress: if matches!(state, ScanState::Succeeded | ScanState::Failed) {
+                    100
+                } else {
+                    0
+                },
+                failure_code: failure.into(),
+                vul_count: vul,
+                baseline_count: hc,
+                malicious_count: 0,
+                alarm_count: 0,
+                severity: severity.into(),
+                started_ms: Some(finished - 10),
+                finished_ms: Some(finished),
+            },
+        )
+        .unwrap();
+}
+
+fn tag(store: &Store, repo: i64, image_row: i64, name: &str, updated: i64, latest: bool) {
+    store
+        .put_tag(
+            repo,
+            image_row,
+            &NewTag {
+                tag: name.into(),
+                updated_ms: updated,
+                synced_ms: updated + 1,
+                latest_version: latest,
+                scannable: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+}
+
+/// Seeds the two tenants. Tenant A's placements, in insertion order:
+/// 1. shop/web_app:1.0 (acr, cn-hangzhou, cri-a1) → image 1, scanned, 3 vulns, High
+/// 2. shop/web_app:latest → image 2, never scanned
+/// 3. shop/web_app:2.0 → image 3, failed (download_failed)
+/// 4. infra/Nginx:1.25 → image 1 again (the same digest)
+/// 5. tools/busybox:multi (harbor, cn-shanghai) → index 4 with children 5 and 6
+pub fn seed(store: &Store) -> Seed {
+    let a = store
+        .create_tenant(&NewTenant {
+            name: "alpha".into(),
+            account_id: "1001".into(),
+        })
+        .unwrap();
+    let b = store
+        .create_tenant(&NewTenant {
+            name: "beta".into(),
+            account_id: "1002".into(),
+        })
+        .unwrap();
+    store.add_project(a, "proj-a", "cn-north-4").unwrap();
+    store.add_project(b, "proj-b", "cn-north-4").unwrap();
+
+    let img1 = image(store, 1, 50 * 1024 * 1024, false);
+    let img2 = image(store, 2, 10 * 1024 * 1024, false);
+    let img3 = image(store, 3, 1000, false);
+    let img4 = image(store, 4, 2000, true);
+    let img5 = image(store, 5, 3000, false);
+    let img6 = image(store, 6, 4000, false);
+    let img7 = image(store, 7, 5000, false);
+    store.add_image_child(img4, img5, "linux/amd64").unwrap();
+    store.add_image_child(img4, img6, "linux/arm64").unwrap();
+    scan(store, img1, ScanState::Succeeded, (3, 0), 2000, "", "High");
+    scan(
+        store,
+        img3,
+        ScanState::Failed,
+        (0, 0),
+        3000,
+        "download_failed",
+        "",
+    );
+    scan(store, img4, ScanState::Succeeded, (0, 2), 4000, "", "Low");
+    scan(
+        store,
+        img5,
+        ScanState::Succeeded,
+        (1, 0),
+        4000,
+        "",
+        "Medium",
+    );
+    scan(store, img7, ScanState::Succeeded, (9, 9), 5000, "", "High");
+
+    let reg_a1 = store
+        .upsert_registry(
+            a,
+            &NewRegistry {
+                uid: "reg-a1".into(),
+                name: "acr-main".into(),
+                registry_type: "acr".into(),
+                region_id: "cn-hangzhou".into(),
+                instance_id: "cri-a1".into(),
+                instance_name: "main".into(),
+                endpoints: vec!["registry.example".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let reg_a2 = store
+        .upsert_registry(
+            a,
+            &NewRegistry {
+                uid: "reg-a2".into(),
+                name: "harbor-tools".into(),
+                registry_type: "harbor".into(),
+                region_id: "cn-shanghai".into(),
+                enterprise_project_id: "ep-1".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let shop = store
+        .upsert_repository(
+            reg_a1,
+            &NewRepository {
+                uid: "repo-a1".into(),
+                namespace: "shop".into(),
+                name: "web_app".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let infra = store
+        .upsert_repository(
+            reg_a1,
+            &NewRepository {
+                uid: "repo-a2".into(),
+                namespace: "infra".into(),
+                name: "Nginx".into(),
+                repo_type: "public".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let tools = store
+        .upsert_repository(
+            reg_a2,
+            &NewRepository {
+                uid: "repo-a3".into(),
+                namespace: "tools".into(),
+                name: "busybox".into(),
+                image_type: "harbor".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    tag(store, shop, img1, "1.0", 100, false);
+    tag(store, shop, img2, "latest", 300, true);
+    tag(store, shop, img3, "2.0", 200, false);
+    tag(store, infra, img1, "1.25", 400, true);
+    tag(store, tools, img4, "multi", 500, true);
+
+    let reg_b = store
+        .upsert_registry(
+            b,
+            &NewRegistry {
+                uid: "reg-b1".into(),
+                name: "acr-b".into(),
+                registry_type: "acr".into(),
+                region_id: "cn-hangzhou".into(),
+                instance_id: "cri-a1".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let repo_b = store
+        .upsert_repository(
+            reg_b,
+            &NewRepository {
+                uid: "repo-b1".into(),
+                namespace: "shop".into(),
+                name: "web_app".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    tag(store, repo_b, img1, "1.0", 100, false);
+    tag(store, repo_b, img7, "secret-b", 600, true);
+
+    Seed {
+        a,
+        b,
+        a_all: keys::create(store, a, &["*"]).unwrap(),
+        a_none: keys::create(store, a, &["oss:*"]).unwrap(),
+        b_all: keys::create(store, b, &["yundun-sas:*", "ecs:*", "hss:*"]).unwrap(),
+        a_token: keys::create_token(store, a, &["hss:*"], 3_600_000).unwrap(),
+    }
+}
+
+/// Starts a server with `settings` over a fresh seeded store.
+pub async fn start_with(settings: Settings) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_data_dir(&dir.path().join("data")).unwrap();
+    let seed = seed(&store);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::with_settings(store.clone(), settings);
+    tokio::spawn(crowsnest_api::serve_listener(listener, state));
+    TestServer {
+        base: format!("http://{addr}"),
+        addr,
+        store,
+        seed,
+        _dir: dir,
+    }
+}
+
+/// Starts a server with default settings.
+pub async fn start() -> TestServer {
+    start_with(Settings::default()).await
+}
+
+pub fn timestamp_iso(offset_ms: i64) -> String {
+    let now = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(offset_ms);
+    now.format(&time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+    ))
+    .unwrap()
+}
+
+pub fn encode_query(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", rfc3986(k), rfc3986(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A signed Alibaba RPC request.
+pub struct RpcRequest {
+    pub method: &'static str,
+    pub params: Vec<(String, String)>,
+}
+
+impl TestServer {
+    /// The RPC parameters the SDKs add, signed with HMAC-SHA1 (SignatureVersion 1.0).
+    pub fn rpc_signed(
+        &self,
+        key: &keys::AccessKey,
+        action: &str,
+        version: &str,
+        params: &[(&str, &str)],
+        timestamp: &str,
+        nonce: &str,
+    ) -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = vec![
+            ("Action".into(), action.into()),
+            ("Version".into(), version.into()),
+            ("Format".into(), "JSON".into()),
+            ("Timestamp".into(), timestamp.into()),
+            ("SignatureNonce".into(), nonce.into()),
+            ("SignatureMethod".into(), "HMAC-SHA1".into()),
+            ("SignatureVersion".into(), "1.0".into()),
+            ("AccessKeyId".into(), key.id.clone()),
+        ];
+        all.extend(
+            params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let sig = ali_sig::rpc_signature(&key.secret, &ali_sig::rpc_string_to_sign("GET", &all));
+        all.push(("Signature".into(), sig));
+        all
+    }
+
+    /// Sends raw query pairs to `/` by GET.
+    pub async fn get_query(&self, pairs: &[(String, String)]) -> (StatusCode, Value) {
+        let url = format!("{}/?{}", self.base, encode_query(pairs));
+        let resp = reqwest::get(url).await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap())
+    }
+
+    /// A signed SAS (2018-12-03) call by GET.
+    pub async fn sas(
+        &self,
+        key: &keys::AccessKey,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        self.rpc(key, action, "2018-12-03", params).await
+    }
+
+    /// A signed ECS (2014-05-26) call by GET.
+    pub async fn ecs(&self, key: &keys::AccessKey, params: &[(&str, &str)]) -> (StatusCode, Value) {
+        self.rpc(key, "DescribeImages", "2014-05-26", params).await
+    }
+
+    /// A signed RPC call by GET.
+    pub async fn rpc(
+        &self,
+        key: &keys::AccessKey,
+        action: &str,
+        version: &str,
+        params: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let pairs = self.rpc_signed(
+            key,
+            action,
+            version,
+            params,
+            &timestamp_iso(0),
+            &uuid::Uuid::new_v4().to_string(),
+        );
+        self.get_query(&pairs).await
+    }
+
+    /// A Huawei GET signed with SDK-HMAC-SHA256.
+    pub async fn huawei(
+        &self,
+        key: &keys::AccessKey,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        self.huawei_at(key, path, query, 0).await
+    }
+
+    /// A Huawei GET signed at now + `offset_ms`.
+    pub async fn huawei_at(
+        &self,
+        key: &keys::AccessKey,
+        path: &str,
+        query: &[(&str, &str)],
+        offset_ms: i64,
+    ) -> (StatusCode, Value) {
+        let now = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(offset_ms);
+        let date = now
+            .format(&time::macros::format_description!(
+                "[year][month][day]T[hour][minute][second]Z"
+            ))
+            .unwrap();
+        let pairs: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        let host = self.addr.to_string();
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("host", host.parse().unwrap());
+        headers.insert("x-sdk-date", date.parse().unwrap());
+        let signed: Vec<String> = vec!["host".into(), "x-sdk-date".into()];
+        let canonical = hw_sig::canonical_request(
+            "GET",
+            path,
+            &pairs,
+            &headers,
+            &signed,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        )
+        .unwrap();
+        let sig = hw_sig::signature(&key.secret, &date, &canonical);
+        let auth = format!(
+            "SDK-HMAC-SHA256 Access={}, SignedHeaders=host;x-sdk-date, Signature={sig}",
+            key.id
+        );
+        let url = if pairs.is_empty() {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}{path}?{}", self.base, encode_query(&pairs))
+        };
+        let resp = reqwest::Client::new()
+            .get(url)
+            .header("x-sdk-date", date)
+            .header("authorization", auth)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap())
+    }
+
+    /// A Huawei GET with `X-Auth-Token`.
+    pub async fn huawei_token(
+        &self,
+        token: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let pairs: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        let resp = reqwest::Client::new()
+            .get(format!("{}{path}?{}", self.base, encode_query(&pairs)))
+            .header("x-auth-token", token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap())
+    }
+}
+
+/// Parses a query string for assertions.
+pub fn pairs(s: &str) -> Pairs {
+    Pairs::parse(s).unwrap()
+}
