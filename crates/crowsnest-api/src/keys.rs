@@ -9,7 +9,9 @@ pub const ACTIONS: &[&str] = &[
     crate::alibaba::sas::ACTION_DESCRIBE_IMAGE_CRITERIA,
     crate::alibaba::scan_task::ACTION_CREATE,
     crate::alibaba::scan_task::ACTION_PRE_CHECK,
+    crate::alibaba::ecs::ACTION_DESCRIBE_IMAGES,
     crate::huawei::ACTION_LIST_REGISTRY_IMAGES,
+    crate::huawei::ACTION_LIST_LOCAL_IMAGES,
 ];
 
 /// Whether `action` is a policy statement this API understands: a known action, `service:*`
@@ -95,6 +97,7 @@ mod tests {
         assert!(is_known_action("*"));
         assert!(is_known_action("yundun-sas:*"));
         assert!(is_known_action("hss:*"));
+        assert!(is_known_action("ecs:DescribeImages"));
         assert!(!is_known_action("oss:*"));
         assert!(!is_known_action("ecs:RunInstances"));
     }

@@ -6,7 +6,8 @@
 //! - [`alibaba`]: the RPC endpoint (`/?Action=…&Version=…`, GET or POST form). It decodes the
 //!   parameters, finds the operation, authenticates ([`auth::alibaba`]), checks the RAM action,
 //!   and runs the operation: [`alibaba::sas`] (DescribeImageInstances, DescribeImageCriteria),
-//!   [`alibaba::scan_task`] (PublicPreCheckImageScanTask, PublicCreateImageScanTask).
+//!   [`alibaba::scan_task`] (PublicPreCheckImageScanTask, PublicCreateImageScanTask) and
+//!   [`alibaba::ecs`] (DescribeImages).
 //! - [`huawei`]: the REST routes under `/v5/{project_id}/image/…`, authenticated by
 //!   [`auth::huawei`] and scoped to the tenant owning the project.
 //! - [`keys`]: creating AccessKeys and tokens (what `crowsnest keys` calls).
@@ -96,6 +97,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v5/{project_id}/image/registries/images",
             get(huawei::list_registry_images),
+        )
+        .route(
+            "/v5/{project_id}/image/local-repositories",
+            get(huawei::list_local_images),
         )
         .fallback(not_found)
         .with_state(state)

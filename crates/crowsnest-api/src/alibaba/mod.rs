@@ -7,6 +7,7 @@
 //! response, success or error, carries a `RequestId`; errors carry `HostId`, `Code` and
 //! `Message` as the SDKs read them.
 
+pub mod ecs;
 pub mod params;
 pub mod sas;
 pub mod scan_task;
@@ -44,7 +45,7 @@ fn never_exempt(_: &Pairs) -> bool {
 }
 
 /// The operations, by product.
-fn operations() -> [Operation; 4] {
+fn operations() -> [Operation; 5] {
     const SAS: &str = "2018-12-03";
     const DENIED: (&str, &str) = ("NoPermission", "caller has no permission");
     [
@@ -79,6 +80,17 @@ fn operations() -> [Operation; 4] {
             denied: DENIED,
             ram_exempt: never_exempt,
             run: scan_task::create,
+        },
+        Operation {
+            action: "DescribeImages",
+            version: "2014-05-26",
+            ram_action: ecs::ACTION_DESCRIBE_IMAGES,
+            denied: (
+                "Forbidden.RAM",
+                "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
+            ),
+            ram_exempt: ecs::ram_exempt,
+            run: ecs::describe_images,
         },
     ]
 }

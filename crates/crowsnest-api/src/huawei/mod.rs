@@ -4,6 +4,7 @@
 //! caller's tenant, and the caller's policy must allow the operation's action. Errors use
 //! Huawei's `{error_code, error_msg}` envelope and every response carries `X-Request-Id`.
 
+pub mod local_images;
 pub mod query;
 pub mod registry_images;
 
@@ -19,6 +20,8 @@ use crate::form::Pairs;
 use crate::AppState;
 use query::Query;
 
+/// The policy action of ListLocalImages.
+pub const ACTION_LIST_LOCAL_IMAGES: &str = "hss:ListLocalImages";
 /// The policy action of ListRegistryImages.
 pub const ACTION_LIST_REGISTRY_IMAGES: &str = "hss:ListRegistryImages";
 
@@ -127,6 +130,22 @@ pub(crate) async fn list_registry_images(
     let op = Operation {
         action: ACTION_LIST_REGISTRY_IMAGES,
         run: registry_images::list,
+    };
+    dispatch(state, op, project_id, method, uri, headers, body).await
+}
+
+/// `GET /v5/{project_id}/image/local-repositories`.
+pub(crate) async fn list_local_images(
+    State(state): State<AppState>,
+    Path(project_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let op = Operation {
+        action: ACTION_LIST_LOCAL_IMAGES,
+        run: local_images::list,
     };
     dispatch(state, op, project_id, method, uri, headers, body).await
 }

@@ -8,7 +8,9 @@ use crowsnest_api::auth::{alibaba as ali_sig, huawei as hw_sig};
 use crowsnest_api::form::{rfc3986, Pairs};
 use crowsnest_api::{keys, AppState, Settings};
 use crowsnest_store::{
-    NewImage, NewRegistry, NewRepository, NewTag, NewTenant, ScanRecord, ScanState, Store, TenantId,
+    ImageApp, NewContainer, NewHost, NewImage, NewLocalImage, NewPod, NewRegistry, NewRepository,
+    NewTag, NewTenant, NewVmImage, ScanRecord, ScanState, Store, TenantId, VmImageCheck,
+    VmImageDisk, VmImageSource,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -263,6 +265,9 @@ pub fn seed(store: &Store) -> Seed {
     tag(store, repo_b, img1, "1.0", 100, false);
     tag(store, repo_b, img7, "secret-b", 600, true);
 
+    seed_vm_images(store, a, b);
+    seed_hosts(store, a, b, img1, img2);
+
     Seed {
         a,
         b,
@@ -479,4 +484,299 @@ impl TestServer {
 /// Parses a query string for assertions.
 pub fn pairs(s: &str) -> Pairs {
     Pairs::parse(s).unwrap()
+}
+
+fn vm(
+    image_id: &str,
+    source: VmImageSource,
+    os: &str,
+    arch: &str,
+    status: &str,
+    created: &str,
+) -> NewVmImage {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let created_ms = time::Date::parse(created, &format)
+        .unwrap()
+        .midnight()
+        .assume_utc()
+        .unix_timestamp()
+        * 1000;
+    NewVmImage {
+        image_id: image_id.into(),
+        region_id: "cn-hangzhou".into(),
+        source,
+        owner_account_id: 0,
+        image_name: format!("{image_id}-name"),
+        image_family: String::new(),
+        image_version: "1".into(),
+        description: String::new(),
+        status: status.into(),
+        progress: "100%".into(),
+        is_public: source != VmImageSource::Custom,
+        is_copied: false,
+        is_self_shared: false,
+        is_subscribed: false,
+        is_support_io_optimized: true,
+        is_support_cloudinit: true,
+        login_as_non_root: false,
+        usage: "none".into(),
+        os_type: os.into(),
+        os_name: String::new(),
+        os_name_en: String::new(),
+        platform: if os == "windows" {
+            "Windows Server 2016".into()
+        } else {
+            "Ubuntu".into()
+        },
+        architecture: arch.into(),
+        boot_mode: "BIOS".into(),
+        size_gib: 40,
+        product_code: String::new(),
+        supplier_name: String::new(),
+        resource_group_id: String::new(),
+        nvme_support: "supported".into(),
+        detection_status: String::new(),
+        created_ms,
+        disks: vec![],
+        tags: vec![],
+        checks: vec![],
+    }
+}
+
+/// VM images in cn-hangzhou, newest first as DescribeImages lists them:
+/// a-custom-2 (A, Creating), b-community (B, community), b-shared (B, shared with A),
+/// b-private (B, not shared), a-custom-1 (A, tagged, arm64, in use), mkt-1 (marketplace,
+/// windows), sys-1 (system, family ubuntu-lts, snapshot s-sys1); sys-sh in cn-shanghai.
+fn seed_vm_images(store: &Store, a: TenantId, b: TenantId) {
+    let mut sys = vm(
+        "m-sys1",
+        VmImageSource::System,
+        "linux",
+        "x86_64",
+        "Available",
+        "2024-01-01",
+    );
+    sys.image_family = "ubuntu-lts".into();
+    sys.disks = vec![VmImageDisk {
+        disk_type: "system".into(),
+        device: "/dev/xvda".into(),
+        size_gib: 40,
+        snapshot_id: "s-sys1".into(),
+        format: "qcow2".into(),
+        progress: "100%".into(),
+        ..Default::default()
+    }];
+    store.upsert_vm_image(None, &sys).unwrap();
+    let mut sh = vm(
+        "m-syssh",
+        VmImageSource::System,
+        "linux",
+        "x86_64",
+        "Available",
+        "2024-01-02",
+    );
+    sh.region_id = "cn-shanghai".into();
+    store.upsert_vm_image(None, &sh).unwrap();
+    let mut mkt = vm(
+        "m-mkt1",
+        VmImageSource::Marketplace,
+        "windows",
+        "x86_64",
+        "Available",
+        "2024-02-01",
+    );
+    mkt.product_code = "cmjj000001".into();
+    store.upsert_vm_image(None, &mkt).unwrap();
+    let mut a1 = vm(
+        "m-acustom1",
+        VmImageSource::Custom,
+        "linux",
+        "arm64",
+        "Available",
+        "2024-06-01",
+    );
+    a1.owner_account_id = 1001;
+    a1.usage = "instance".into();
+    a1.resource_group_id = "rg-a".into();
+    a1.tags = vec![
+        ("env".into(), "prod".into()),
+        ("team".into(), "shop".into()),
+    ];
+    a1.detection_status = "Finished".into();
+    a1.checks = vec![VmImageCheck {
+        name: "Nvme".into(),
+        value: "Unsupported".into(),
+        risk_level: "High".into(),
+        risk_code: "NVMe.NotInstalled".into(),
+    }];
+    store.upsert_vm_image(Some(a), &a1).unwrap();
+    let mut a2 = vm(
+        "m-acustom2",
+        VmImageSource::Custom,
+        "linux",
+        "x86_64",
+        "Creating",
+        "2024-12-01",
+    );
+    a2.owner_account_id = 1001;
+    store.upsert_vm_image(Some(a), &a2).unwrap();
+    let mut bp = vm(
+        "m-bprivate",
+        VmImageSource::Custom,
+        "linux",
+        "x86_64",
+        "Available",
+        "2024-07-01",
+    );
+    bp.owner_account_id = 1002;
+    store.upsert_vm_image(Some(b), &bp).unwrap();
+    let mut bs = vm(
+        "m-bshared",
+        VmImageSource::Custom,
+        "linux",
+        "x86_64",
+        "Available",
+        "2024-08-01",
+    );
+    bs.owner_account_id = 1002;
+    let shared = store.upsert_vm_image(Some(b), &bs).unwrap();
+    store.share_vm_image(b, shared, a).unwrap();
+    let mut bc = vm(
+        "m-bcommunity",
+        VmImageSource::Custom,
+        "linux",
+        "x86_64",
+        "Available",
+        "2024-09-01",
+    );
+    bc.owner_account_id = 1002;
+    bc.is_public = true;
+    bc.supplier_name = "beta".into();
+    store.upsert_vm_image(Some(b), &bc).unwrap();
+}
+
+/// Local images: A has nginx:1.25 (image 1, on two hosts, one container in a pod, app nginx)
+/// and redis:7 (image 2, never scanned, other_image, on db-host); B has nginx:1.25 too.
+fn seed_hosts(store: &Store, a: TenantId, b: TenantId, img1: i64, img2: i64) {
+    let web = store
+        .upsert_host(
+            a,
+            &NewHost {
+                uid: "host-a1".into(),
+                name: "web_host-1".into(),
+                agent_id: "agent-a1".into(),
+                private_ip: "10.0.0.5".into(),
+                region_id: "cn-north-4".into(),
+                os_type: "linux".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let db = store
+        .upsert_host(
+            a,
+            &NewHost {
+                uid: "host-a2".into(),
+                name: "db-host".into(),
+                agent_id: "agent-a2".into(),
+                private_ip: "10.0.0.6".into(),
+                region_id: "cn-north-4".into(),
+                os_type: "linux".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let nginx = store
+        .upsert_local_image(
+            a,
+            &NewLocalImage {
+                image_row: img1,
+                image_name: "nginx".into(),
+                image_version: "1.25".into(),
+                local_image_type: "swr_image".into(),
+                updated_ms: 1000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let redis = store
+        .upsert_local_image(
+            a,
+            &NewLocalImage {
+                image_row: img2,
+                image_name: "redis".into(),
+                image_version: "7".into(),
+                local_image_type: "other_image".into(),
+                updated_ms: 2000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    store.add_local_image_host(a, nginx, web).unwrap();
+    store.add_local_image_host(a, nginx, db).unwrap();
+    store.add_local_image_host(a, redis, db).unwrap();
+    let pod = store
+        .upsert_pod(
+            a,
+            &NewPod {
+                uid: "pod-uid-1".into(),
+                name: "web-pod".into(),
+                namespace: "default".into(),
+                cluster_name: "k1".into(),
+                host_row: Some(web),
+            },
+        )
+        .unwrap();
+    store
+        .upsert_container(
+            a,
+            &NewContainer {
+                container_id: "c0ffee01".into(),
+                name: "nginx.main".into(),
+                host_row: web,
+                local_image_row: Some(nginx),
+                pod_row: Some(pod),
+                status: "running".into(),
+                created_ms: 1500,
+            },
+        )
+        .unwrap();
+    store
+        .set_image_apps(
+            img1,
+            &[ImageApp {
+                name: "nginx".into(),
+                version: "1.25".into(),
+            }],
+        )
+        .unwrap();
+    store.set_component_count(img1, 146).unwrap();
+    let hb = store
+        .upsert_host(
+            b,
+            &NewHost {
+                uid: "host-b1".into(),
+                name: "b-host".into(),
+                agent_id: "agent-b1".into(),
+                private_ip: "10.9.0.5".into(),
+                region_id: "cn-north-4".into(),
+                os_type: "linux".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let nb = store
+        .upsert_local_image(
+            b,
+            &NewLocalImage {
+                image_row: img1,
+                image_name: "nginx".into(),
+                image_version: "1.25".into(),
+                local_image_type: "swr_image".into(),
+                updated_ms: 1000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    store.add_local_image_host(b, nb, hb).unwrap();
 }
