@@ -7,6 +7,22 @@ mod support;
 use serde_json::Value;
 use support::*;
 
+/// A check of a successful response body.
+type Check = fn(&Value);
+/// A case that succeeds: name, parameters, check.
+type OkCase = (&'static str, Vec<(&'static str, &'static str)>, Check);
+/// A case that fails: name, parameters, status, code.
+#[allow(dead_code)]
+type ErrCase = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    u16,
+    &'static str,
+);
+/// A case refused as invalid: name, parameters.
+#[allow(dead_code)]
+type BadCase = (&'static str, Vec<(&'static str, &'static str)>);
+
 fn ids(v: &Value) -> Vec<String> {
     v["Images"]["Image"]
         .as_array()
@@ -20,8 +36,7 @@ fn ids(v: &Value) -> Vec<String> {
 async fn describe_images_rules() {
     let server = start().await;
     let key = &server.seed.a_all;
-    type Check = fn(&Value);
-    let ok: Vec<(&str, Vec<(&str, &str)>, Check)> = vec![
+    let ok: Vec<OkCase> = vec![
         (
             "defaults: Available, newest first, 10 per page",
             vec![("RegionId", "cn-hangzhou")],
@@ -264,7 +279,7 @@ async fn describe_images_rules() {
         check(&body);
     }
 
-    let errors: Vec<(&str, Vec<(&str, &str)>, u16, &str)> = vec![
+    let errors: Vec<ErrCase> = vec![
         ("no region", vec![], 400, "MissingParameter"),
         (
             "bad owner alias",

@@ -7,6 +7,22 @@ mod support;
 use serde_json::Value;
 use support::*;
 
+/// A check of a successful response body.
+type Check = fn(&Value);
+/// A case that succeeds: name, parameters, check.
+type OkCase = (&'static str, Vec<(&'static str, &'static str)>, Check);
+/// A case that fails: name, parameters, status, code.
+#[allow(dead_code)]
+type ErrCase = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    u16,
+    &'static str,
+);
+/// A case refused as invalid: name, parameters.
+#[allow(dead_code)]
+type BadCase = (&'static str, Vec<(&'static str, &'static str)>);
+
 const REGISTRY: &str = "/v5/proj-a/image/registries/images";
 const LONG_64: &str = "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp";
 const LONG_65: &str = "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv";
@@ -37,14 +53,7 @@ fn names(v: &Value) -> Vec<String> {
         .collect()
 }
 
-type Check = fn(&Value);
-
-async fn table(
-    server: &TestServer,
-    path: &str,
-    ok: Vec<(&str, Vec<(&str, &str)>, Check)>,
-    bad: Vec<(&str, Vec<(&str, &str)>)>,
-) {
+async fn table(server: &TestServer, path: &str, ok: Vec<OkCase>, bad: Vec<BadCase>) {
     for (name, query, check) in ok {
         let (status, body) = server.huawei(&server.seed.a_all, path, &query).await;
         assert_eq!(status, 200, "{name}: {body}");
@@ -70,7 +79,7 @@ async fn table(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_registry_images_rules() {
     let server = start().await;
-    let ok: Vec<(&str, Vec<(&str, &str)>, Check)> = vec![
+    let ok: Vec<OkCase> = vec![
         ("default enterprise project 0", vec![], |v| {
             assert_eq!(
                 names(v),
@@ -253,7 +262,7 @@ async fn list_registry_images_rules() {
             assert!(v["data_list"][1].get("latest_scan_time").is_none());
         }),
     ];
-    let bad: Vec<(&str, Vec<(&str, &str)>)> = vec![
+    let bad: Vec<BadCase> = vec![
         ("limit 0", vec![("limit", "0")]),
         ("limit 201", vec![("limit", "201")]),
         ("offset negative", vec![("offset", "-1")]),
@@ -280,7 +289,7 @@ async fn list_registry_images_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_local_images_rules() {
     let server = start().await;
-    let ok: Vec<(&str, Vec<(&str, &str)>, Check)> = vec![
+    let ok: Vec<OkCase> = vec![
         ("all", vec![], |v| {
             assert_eq!(names(v), ["nginx:1.25", "redis:7"]);
             assert_eq!(v["total_num"], 2);
@@ -405,7 +414,7 @@ async fn list_local_images_rules() {
             assert_eq!(names(v), ["redis:7"])
         }),
     ];
-    let bad: Vec<(&str, Vec<(&str, &str)>)> = vec![
+    let bad: Vec<BadCase> = vec![
         ("limit below 10", vec![("limit", "9")]),
         ("limit above 200", vec![("limit", "201")]),
         ("offset", vec![("offset", "2000001")]),
