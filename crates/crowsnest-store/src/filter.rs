@@ -108,6 +108,29 @@ impl Field {
     }
 }
 
+/// The tables of the placement query a filter reads, so that counts and page-id queries join
+/// only those (every inner join of the placement query matches exactly one row, so leaving an
+/// unread one out changes no result).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tables {
+    pub(crate) repository: bool,
+    pub(crate) registry: bool,
+    pub(crate) image: bool,
+    pub(crate) scan: bool,
+}
+
+impl Field {
+    fn mark(self, tables: &mut Tables) {
+        match self.sql().split_once('.').map(|(alias, _)| alias) {
+            Some("r") => tables.repository = true,
+            Some("g") => tables.registry = true,
+            Some("i") => tables.image = true,
+            Some(alias) if alias == "s" || alias.ends_with("(s") => tables.scan = true,
+            _ => {}
+        }
+    }
+}
+
 /// A condition on placements.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Filter {
@@ -135,6 +158,25 @@ pub enum Filter {
 }
 
 impl Filter {
+    /// Marks the tables this filter reads.
+    pub(crate) fn tables(&self, tables: &mut Tables) {
+        match self {
+            Filter::True => {}
+            Filter::Eq(field, _)
+            | Filter::In(field, _)
+            | Filter::Contains(field, _)
+            | Filter::Between(field, _, _)
+            | Filter::Positive(field) => field.mark(tables),
+            Filter::Risky => tables.scan = true,
+            Filter::Not(inner) => inner.tables(tables),
+            Filter::All(list) | Filter::Any(list) => {
+                for f in list {
+                    f.tables(tables);
+                }
+            }
+        }
+    }
+
     /// Appends the SQL of this filter to `sql`, pushing bound values to `params`; placeholders
     /// are numbered after the values already in `params`.
     pub(crate) fn to_sql(&self, sql: &mut String, params: &mut Vec<Value>) {

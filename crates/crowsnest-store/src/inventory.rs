@@ -3,7 +3,7 @@
 
 use crowsnest_model::Digest;
 
-use crate::filter::Filter;
+use crate::filter::{Filter, Tables};
 use crate::sql::{Row, Tx, Value};
 use crate::{now_ms, Store, StoreError, TenantId};
 
@@ -311,6 +311,24 @@ const PLACEMENT_FROM: &str = "FROM image_tags t \
     JOIN images i ON i.id = t.image \
     LEFT JOIN image_scans s ON s.image = i.id";
 
+/// The joins from `image_tags t` that `tables` need, in the placement query's aliases.
+fn joins(tables: Tables) -> String {
+    let mut sql = String::new();
+    if tables.repository || tables.registry {
+        sql.push_str(" JOIN repositories r ON r.id = t.repository_id");
+    }
+    if tables.registry {
+        sql.push_str(" JOIN registries g ON g.id = r.registry_id");
+    }
+    if tables.image {
+        sql.push_str(" JOIN images i ON i.id = t.image");
+    }
+    if tables.scan {
+        sql.push_str(" LEFT JOIN image_scans s ON s.image = t.image");
+    }
+    sql
+}
+
 fn placement_from(row: &Row) -> Result<PlacementRow, StoreError> {
     Ok(PlacementRow {
         id: row.int(0)?,
@@ -549,12 +567,26 @@ impl Store {
     }
 
     /// One page of `tenant`'s placements matching the query, and how many matched in all.
+    ///
+    /// The count and the page's ids are computed over `image_tags` joined only to the tables
+    /// the filter and the order read (the tenant index then answers an unfiltered count and a
+    /// deep page without touching other tables); the page's full rows are then read by id.
     pub fn placements(
         &self,
         tenant: TenantId,
         query: &PlacementQuery,
     ) -> Result<PlacementPage, StoreError> {
-        let mut where_sql = String::from("t.tenant_id = $1 AND (");
+        let mut tables = Tables::default();
+        query.filter.tables(&mut tables);
+        // A placement's tenant is its repository's (put_tag copies it), so when the filter
+        // reads the repository anyway the tenant condition goes there: the query then starts
+        // from the tenant's few matching repositories and counts through an index on
+        // image_tags(repository_id) without reading placement rows.
+        let mut where_sql = if tables.repository || tables.registry {
+            String::from("r.tenant_id = $1 AND (")
+        } else {
+            String::from("t.tenant_id = $1 AND (")
+        };
         let mut params: Vec<Value> = vec![tenant.0.into()];
         query.filter.to_sql(&mut where_sql, &mut params);
         where_sql.push(')');
@@ -563,25 +595,48 @@ impl Store {
             PlacementOrder::LastScanAsc => "COALESCE(s.finished_ms, 0), t.id",
             PlacementOrder::LastScanDesc => "COALESCE(s.finished_ms, 0) DESC, t.id",
         };
-        let count_sql = format!("SELECT COUNT(*) {PLACEMENT_FROM} WHERE {where_sql}");
+        let count_sql = format!(
+            "SELECT COUNT(*) FROM image_tags t{} WHERE {where_sql}",
+            joins(tables)
+        );
+        tables.scan |= query.order != PlacementOrder::Id;
         let mut page_params = params.clone();
         page_params.push(query.limit.max(0).into());
         page_params.push(query.offset.max(0).into());
-        let page_sql = format!(
-            "SELECT t.id, t.uuid, t.tag, t.updated_ms, t.synced_ms, t.latest_version, t.deployed, \
-             t.source_biz_tag, t.status, t.domain_name, t.shared_status, t.scannable, \
-             r.uid, r.namespace, r.name, r.repo_type, r.image_type, \
-             g.uid, g.name, g.registry_type, g.region_id, g.instance_id, g.instance_name, \
-             g.instance_url, g.endpoints, g.enterprise_project_id, \
-             i.id, i.digest, i.config_digest, i.size_bytes, i.created_ms, i.is_multiarch, {SCAN_COLUMNS} \
-             {PLACEMENT_FROM} WHERE {where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
+        let ids_sql = format!(
+            "SELECT t.id FROM image_tags t{} WHERE {where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            joins(tables),
             page_params.len() - 1,
             page_params.len()
         );
         self.read(|tx| {
             let total = tx.query_one(&count_sql, &params)?.int(0)?;
+            let ids: Vec<Value> = tx
+                .query(&ids_sql, &page_params)?
+                .iter()
+                .map(|r| r.int(0).map(Value::Int))
+                .collect::<Result<_, _>>()?;
+            if ids.is_empty() {
+                return Ok(PlacementPage {
+                    total,
+                    rows: Vec::new(),
+                });
+            }
+            let list = (1..=ids.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let rows_sql = format!(
+                "SELECT t.id, t.uuid, t.tag, t.updated_ms, t.synced_ms, t.latest_version, t.deployed, \
+                 t.source_biz_tag, t.status, t.domain_name, t.shared_status, t.scannable, \
+                 r.uid, r.namespace, r.name, r.repo_type, r.image_type, \
+                 g.uid, g.name, g.registry_type, g.region_id, g.instance_id, g.instance_name, \
+                 g.instance_url, g.endpoints, g.enterprise_project_id, \
+                 i.id, i.digest, i.config_digest, i.size_bytes, i.created_ms, i.is_multiarch, {SCAN_COLUMNS} \
+                 {PLACEMENT_FROM} WHERE t.id IN ({list}) ORDER BY {order}"
+            );
             let rows = tx
-                .query(&page_sql, &page_params)?
+                .query(&rows_sql, &ids)?
                 .iter()
                 .map(placement_from)
                 .collect::<Result<Vec<_>, _>>()?;

@@ -17,6 +17,7 @@
 //! - [`vm_images`]: VM images (ECS DescribeImages): platform images seen by all, custom images
 //!   of one tenant, shared or published to others.
 //! - [`tasks`]: scan tasks created through the API.
+//! - [`seed`]: a synthetic inventory for benchmarks and `crowsnest dev seed`.
 //!
 //! # Why rusqlite and a thin layer rather than sqlx
 //! rusqlite is already the workspace's SQLite binding (the vulnerability database and the
@@ -40,6 +41,7 @@
 pub mod filter;
 pub mod hosts;
 pub mod inventory;
+pub mod seed;
 pub mod sql;
 pub mod tasks;
 pub mod tenants;
@@ -56,6 +58,7 @@ pub use inventory::{
     ImageChild, NewImage, NewRegistry, NewRepository, NewTag, PlacementOrder, PlacementPage,
     PlacementQuery, PlacementRow, ScanRecord, ScanState,
 };
+pub use seed::{SeedPlan, SeedReport};
 pub use sql::{EngineKind, Row, Value};
 pub use tasks::{NewScanTask, ScanTask};
 pub use tenants::{ApiKey, NewTenant, TenantId};
@@ -131,6 +134,7 @@ const MIGRATION_LOCK: i64 = 0x63726f77736e6573;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_inventory.sql"),
     include_str!("../migrations/0002_assets.sql"),
+    include_str!("../migrations/0003_list_indexes.sql"),
 ];
 
 /// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,

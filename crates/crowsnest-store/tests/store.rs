@@ -136,7 +136,7 @@ fn all(limit: i64) -> PlacementQuery {
 fn migrations_apply_once_and_reopen(db: &TestDb) {
     let store = db.open();
     let version = store.schema_version().unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     drop(store);
     // Reopening (by the location string, as `crowsnest serve --database` does) applies nothing.
     let again = Store::open(&db.location()).unwrap();
@@ -491,7 +491,42 @@ fn concurrent_writers_all_land_and_nonces_stay_single_use(db: &TestDb) {
     assert_eq!(image_rows.len(), 20);
 }
 
+fn seed_deals_images_to_tenants_and_filters_agree(db: &TestDb) {
+    let store = db.open();
+    let report = store
+        .seed(&crowsnest_store::SeedPlan {
+            tenants: 2,
+            images: 300,
+            registries_per_tenant: 2,
+            repos_per_registry: 5,
+            scanned_percent: 50,
+        })
+        .unwrap();
+    let [a, b] = report.tenants[..] else {
+        panic!("two tenants")
+    };
+    let total = |t, filter| {
+        store
+            .placements(t, &PlacementQuery { filter, ..all(5) })
+            .unwrap()
+            .total
+    };
+    assert_eq!((total(a, Filter::True), total(b, Filter::True)), (150, 150));
+    // Image 7 went to tenant B (odd numbers); A cannot find it by digest.
+    let seven = Filter::Eq(Field::Digest, crowsnest_store::seed::seed_digest(7).into());
+    assert_eq!((total(a, seven.clone()), total(b, seven)), (0, 1));
+    // Both tenants have repositories named alike; a repository filter stays in the tenant.
+    let repo = Filter::Contains(Field::RepoName, "app-".into());
+    assert_eq!(total(a, repo), 150);
+    let scanned = total(
+        a,
+        Filter::Not(Box::new(Filter::Eq(Field::ScanState, "unscanned".into()))),
+    );
+    assert!((40..=110).contains(&scanned), "{scanned} of 150 scanned");
+}
+
 on_both_engines!(
+    seed_deals_images_to_tenants_and_filters_agree,
     migrations_apply_once_and_reopen,
     engine_is_the_one_asked_for,
     tenants_never_see_each_others_placements,
