@@ -10,8 +10,10 @@
 //! longer than [`MAX_VERSION_LEN`] bytes, and each scheme documents what it accepts.
 
 mod apk;
+mod composer;
 mod deb;
 mod ecosystem;
+mod gem;
 mod maven;
 mod number;
 mod pep440;
@@ -126,6 +128,8 @@ enum Parsed {
     Semver(semver::SemverVersion),
     Go(semver::SemverVersion),
     Maven(maven::MavenVersion),
+    Gem(gem::GemVersion),
+    Composer(composer::ComposerVersion),
 }
 
 impl Version {
@@ -143,7 +147,8 @@ impl Version {
             Scheme::Semver => Parsed::Semver(semver::parse(input).map_err(err)?),
             Scheme::Go => Parsed::Go(semver::parse_go(input).map_err(err)?),
             Scheme::Maven => Parsed::Maven(maven::parse(input).map_err(err)?),
-            Scheme::Gem | Scheme::Composer => return Err(err("scheme not implemented yet")),
+            Scheme::Gem => Parsed::Gem(gem::parse(input).map_err(err)?),
+            Scheme::Composer => Parsed::Composer(composer::parse(input).map_err(err)?),
         };
         Ok(Version {
             text: input.into(),
@@ -161,16 +166,20 @@ impl Version {
             Parsed::Semver(_) => Scheme::Semver,
             Parsed::Go(_) => Scheme::Go,
             Parsed::Maven(_) => Scheme::Maven,
+            Parsed::Gem(_) => Scheme::Gem,
+            Parsed::Composer(_) => Scheme::Composer,
         }
     }
 
     /// True when the scheme's own tool would refuse this version but it was ordered anyway
-    /// (an apk version `apk_version_validate` rejects, a legacy non-PEP 440 Python version), so
+    /// (an apk version `apk_version_validate` rejects, a legacy non-PEP 440 Python version, a
+    /// RubyGems version outside `Gem::Version`'s pattern such as `1beta`), so
     /// a caller can report that the order rests on a fallback.
     pub fn is_malformed(&self) -> bool {
         match &self.parsed {
             Parsed::Apk(v) => !v.is_valid(),
             Parsed::Pep440(v) => matches!(v, pep440::PythonVersion::Legacy(_)),
+            Parsed::Gem(v) => !v.is_valid(),
             _ => false,
         }
     }
@@ -204,6 +213,8 @@ impl Ord for Version {
             (Parsed::Semver(a), Parsed::Semver(b)) => a.cmp(b),
             (Parsed::Go(a), Parsed::Go(b)) => a.cmp(b),
             (Parsed::Maven(a), Parsed::Maven(b)) => a.cmp(b),
+            (Parsed::Gem(a), Parsed::Gem(b)) => a.cmp(b),
+            (Parsed::Composer(a), Parsed::Composer(b)) => a.cmp(b),
             _ => self.scheme_rank().cmp(&other.scheme_rank()),
         }
     }

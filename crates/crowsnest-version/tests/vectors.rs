@@ -145,3 +145,20 @@ fn maven_vectors() {
     check_file(Scheme::Maven, "maven-versions-generated.txt");
     check_file(Scheme::Maven, "maven-versions.txt");
 }
+
+#[test]
+fn rubygems_vectors() {
+    // The generated file is Gem::Version's own order of the versions in osv.dev's RubyGems
+    // records; the other is hand-written from RubyGems' own test cases.
+    assert!(check_file(Scheme::Gem, "rubygems-versions-generated.txt") > 4000);
+    check_file(Scheme::Gem, "rubygems-versions.txt");
+}
+
+#[test]
+fn packagist_vectors() {
+    // The generated file is PHP's version_compare over the versions in osv.dev's Packagist
+    // records (leading v/V trimmed, as Composer does); the other holds php-src's and
+    // composer/semver's own test cases.
+    assert!(check_file(Scheme::Composer, "packagist-versions-generated.txt") > 10000);
+    check_file(Scheme::Composer, "packagist-versions.txt");
+}
