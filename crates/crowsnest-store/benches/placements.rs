@@ -10,6 +10,13 @@
 //! ```text
 //! cargo bench -p crowsnest-store --bench placements
 //! ```
+//!
+//! Measured on the 2-core dev machine (shared with other builds), SQLite, 1,000,000 images in
+//! one tenant, 200 samples: seeding 107 s; p50/p99 ms: first page 71/115, repository name
+//! equals 0.2/4.7, repository name contains 11/18, digest 0.05/0.1, registry type and region
+//! 15/25, offset 100000 57/97, scanned and risky 923/1570, latest scans first 1206/1835. The
+//! last two (and the unfiltered count) are bounded by counting or sorting every matching
+//! placement; they need maintained counts and the scan columns on image_tags.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::time::{Duration, Instant};
