@@ -1,5 +1,6 @@
 //! The merged view over layers built in the test: replacement, whiteouts, opaque directories,
 //! hard links, symlink resolution, limits, the per-entry visitor and progress.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test set-up helpers outside #[test] fns
 
 mod merge_support;
 

@@ -3,6 +3,7 @@
 //!
 //! Expectations never come from `open_source` itself: they are read independently from the
 //! archives with the `tar` crate and serde_json, or come from skopeo.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test set-up helpers outside #[test] fns
 
 use std::fs;
 use std::io::{self, Read, Write};

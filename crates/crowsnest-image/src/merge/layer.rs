@@ -19,7 +19,8 @@ use super::sandbox::{CaptureError, Sandbox};
 use super::tree::{Content, Node, Tree};
 use super::visitor::{LayerEntry, LayerVisitor};
 use super::{MergeOptions, Progress};
-use crate::source::LayerDescriptor;
+use crate::source::tar_end::{TarEnd, MAX_EXTENSION_BYTES};
+use crate::source::{LayerDescriptor, UnpackBudget};
 use crate::ImageError;
 
 /// The name prefix that marks a whiteout (`.wh.NAME` deletes `NAME` from lower layers).
@@ -44,22 +45,69 @@ pub(crate) struct Merger<'o> {
     pub(crate) sandbox: Sandbox,
     pub(crate) diagnostics: Vec<Diagnostic>,
     entries_seen: u64,
+    /// The image's unpack budget, also charged for the holes of sparse files as they are read.
+    budget: UnpackBudget,
     options: MergeOptions<'o>,
 }
 
-/// A layer stream that counts (and, when the source knows no diff id, hashes) what passes.
+/// A layer stream that counts (and, when the source knows no diff id, hashes) what passes, and
+/// follows the tar framing to refuse an oversized extension header before the tar reader
+/// buffers it.
 struct Metered<R> {
     inner: R,
+    layer: usize,
     read: Rc<Cell<u64>>,
     hasher: Option<Sha256>,
+    framing: TarEnd,
 }
 
 impl<R: Read> Read for Metered<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(refused) = self.refused_extension() {
+            return Err(refused);
+        }
         let n = self.inner.read(buf)?;
+        let chunk = buf.get(..n).unwrap_or_default();
         self.read.set(self.read.get().saturating_add(n as u64));
         if let Some(hasher) = self.hasher.as_mut() {
-            hasher.update(buf.get(..n).unwrap_or_default());
+            hasher.update(chunk);
+        }
+        self.framing.feed(chunk);
+        if let Some(refused) = self.refused_extension() {
+            return Err(refused);
+        }
+        Ok(n)
+    }
+}
+
+impl<R> Metered<R> {
+    fn refused_extension(&self) -> Option<io::Error> {
+        let (flag, size) = self.framing.oversized_extension()?;
+        let what = match flag {
+            b'x' => "pax extended header",
+            b'L' => "GNU long name",
+            _ => "GNU long link name",
+        };
+        Some(io::Error::other(ImageError::Oversized(format!(
+            "layer {}: a {what} of {size} bytes is larger than {MAX_EXTENSION_BYTES} bytes",
+            self.layer
+        ))))
+    }
+}
+
+/// An entry's content as read for capture or a visitor. A sparse entry's holes are produced by
+/// the tar reader, not read from the layer, so they are charged to the unpack budget here: a
+/// tiny layer must not expand into terabytes of zeros in the sandbox.
+struct Expanded<'e> {
+    inner: &'e mut dyn Read,
+    budget: Option<UnpackBudget>,
+}
+
+impl Read for Expanded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(budget) = &self.budget {
+            budget.spend(n as u64).map_err(io::Error::other)?;
         }
         Ok(n)
     }
@@ -74,7 +122,7 @@ enum EntryKind {
 }
 
 impl<'o> Merger<'o> {
-    pub(crate) fn new(options: MergeOptions<'o>) -> Result<Self, ImageError> {
+    pub(crate) fn new(options: MergeOptions<'o>, budget: UnpackBudget) -> Result<Self, ImageError> {
         let sandbox = Sandbox::new(options.sandbox_parent.as_deref())?;
         Ok(Merger {
             tree: Tree::new(),
@@ -82,6 +130,7 @@ impl<'o> Merger<'o> {
             sandbox,
             diagnostics: Vec::new(),
             entries_seen: 0,
+            budget,
             options,
         })
     }
@@ -98,8 +147,10 @@ impl<'o> Merger<'o> {
         let read = Rc::new(Cell::new(0u64));
         let metered = Metered {
             inner: stream,
+            layer: index,
             read: Rc::clone(&read),
             hasher: descriptor.diff_id.is_none().then(Sha256::new),
+            framing: TarEnd::default(),
         };
         let mut archive = tar::Archive::new(metered);
         let mut reported = 0u64;
@@ -191,6 +242,7 @@ impl<'o> Merger<'o> {
         }
 
         let header = entry.header();
+        let sparse = header.entry_type() == tar::EntryType::GNUSparse;
         let kind = match entry_kind(header.entry_type()) {
             EntryKind::Skip(what) => {
                 if what != "pax-global" {
@@ -257,7 +309,11 @@ impl<'o> Merger<'o> {
                         ),
                     );
                 } else {
-                    let id = self.sandbox.capture(entry).map_err(|e| match e {
+                    let mut expanded = Expanded {
+                        inner: entry,
+                        budget: sparse.then(|| self.budget.clone()),
+                    };
+                    let id = self.sandbox.capture(&mut expanded).map_err(|e| match e {
                         CaptureError::Read(e) => layer_error(layer, e, "reading a file"),
                         CaptureError::Write(e) => e,
                     })?;
@@ -273,7 +329,11 @@ impl<'o> Merger<'o> {
                 Err(e) => return Err(ImageError::io("reopening a sandbox file", e)),
             },
             _ if meta.kind == FileKind::Regular => {
-                self.visit(layer, &path, placed.as_ref(), &meta, entry)
+                let mut expanded = Expanded {
+                    inner: entry,
+                    budget: sparse.then(|| self.budget.clone()),
+                };
+                self.visit(layer, &path, placed.as_ref(), &meta, &mut expanded)
             }
             _ => self.visit(layer, &path, placed.as_ref(), &meta, &mut io::empty()),
         }

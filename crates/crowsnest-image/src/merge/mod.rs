@@ -94,7 +94,7 @@ impl<'a> MergeOptions<'a> {
         let budget = UnpackBudget::new(self.limits);
         let descriptors = source.layers();
         let layer_count = descriptors.len();
-        let mut merger = Merger::new(self)?;
+        let mut merger = Merger::new(self, budget.clone())?;
         let mut layers = Vec::with_capacity(layer_count);
         for (index, descriptor) in descriptors.iter().enumerate() {
             let span = tracing::info_span!("layer", index, digest = %descriptor.digest);

@@ -27,7 +27,7 @@ mod image_config;
 mod layer_stream;
 mod oci;
 mod stored_image;
-mod tar_end;
+pub(crate) mod tar_end;
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};

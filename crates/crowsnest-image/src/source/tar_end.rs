@@ -8,13 +8,18 @@
 //!
 //! When the framing cannot be followed (a size field that does not parse, an oversized pax
 //! header) the tracker gives up rather than guess: a wrong guess would end the stream early.
+//!
+//! The merge follows the same framing for another reason: the tar reader buffers a pax header,
+//! a GNU long name or a GNU long link whole in memory, so [`TarEnd::oversized_extension`] says
+//! when one larger than [`MAX_EXTENSION_BYTES`] goes by, before its data is read.
 
 /// Tar framing block size.
 const BLOCK: usize = 512;
 
-/// Largest pax extended header this tracker buffers to find a `size` record; real ones are a few
-/// hundred bytes.
-const MAX_PAX_BYTES: u64 = 1 << 20;
+/// Largest pax extended header, GNU long name or GNU long link a layer may hold (real ones are a
+/// few hundred bytes; a path is at most 4 KiB); also the most this tracker buffers to find a pax
+/// `size` record.
+pub(crate) const MAX_EXTENSION_BYTES: u64 = 1 << 20;
 
 /// Where in the tar framing the stream is.
 #[derive(Debug)]
@@ -31,6 +36,8 @@ pub(crate) struct TarEnd {
     pax_size: Option<u64>,
     /// An old-GNU sparse header announced extension blocks; their data size waits until the last.
     sparse_pending: Option<u64>,
+    /// The type flag and size of an extension header larger than [`MAX_EXTENSION_BYTES`].
+    oversized: Option<(u8, u64)>,
     state: State,
 }
 
@@ -51,6 +58,7 @@ impl Default for TarEnd {
             pax: None,
             pax_size: None,
             sparse_pending: None,
+            oversized: None,
             state: State::Following,
         }
     }
@@ -106,6 +114,12 @@ impl TarEnd {
         self.state == State::Lost
     }
 
+    /// The type flag (`x`, `L` or `K`) and declared size of an extension header larger than
+    /// [`MAX_EXTENSION_BYTES`] whose header block has passed, if one has.
+    pub(crate) fn oversized_extension(&self) -> Option<(u8, u64)> {
+        self.oversized
+    }
+
     fn on_block(&mut self) {
         if let Some(data) = self.sparse_pending {
             // An old-GNU sparse extension block: byte 504 says whether another one follows.
@@ -133,12 +147,13 @@ impl TarEnd {
             self.state = State::Lost;
             return;
         };
+        if matches!(typeflag, b'x' | b'L' | b'K') && size > MAX_EXTENSION_BYTES {
+            self.oversized = Some((typeflag, size));
+            self.state = State::Lost;
+            return;
+        }
         match typeflag {
             b'x' => {
-                if size > MAX_PAX_BYTES {
-                    self.state = State::Lost;
-                    return;
-                }
                 self.pax_padding = padded - size;
                 if size == 0 {
                     self.skip = 0;
@@ -279,6 +294,27 @@ mod tests {
             "ended at {end} of {}",
             bytes.len()
         );
+    }
+
+    #[test]
+    fn oversized_extension_headers_are_flagged_at_their_header() {
+        for flag in [b'x', b'L', b'K'] {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::new(flag));
+            header.set_size(MAX_EXTENSION_BYTES + 1);
+            header.set_cksum();
+            let mut t = TarEnd::default();
+            assert!(!t.feed(header.as_bytes()));
+            assert_eq!(
+                t.oversized_extension(),
+                Some((flag, MAX_EXTENSION_BYTES + 1))
+            );
+            header.set_size(MAX_EXTENSION_BYTES);
+            header.set_cksum();
+            let mut t = TarEnd::default();
+            t.feed(header.as_bytes());
+            assert_eq!(t.oversized_extension(), None);
+        }
     }
 
     #[test]

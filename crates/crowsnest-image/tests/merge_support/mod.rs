@@ -107,6 +107,42 @@ impl Layer {
         self.raw(name.as_bytes(), kind, 0o660, None, b"")
     }
 
+    /// Appends a PAX extended header (`x`) whose records apply to the next entry.
+    pub fn pax(mut self, records: &[(&str, &[u8])]) -> Self {
+        self.builder
+            .append_pax_extensions(records.iter().map(|(k, v)| (*k, *v)))
+            .unwrap();
+        self
+    }
+
+    /// Appends a regular file whose name `tar::Builder` writes as a GNU long name (`L`) entry
+    /// when it is longer than 100 bytes. The name must hold no `..`, which the builder refuses.
+    pub fn long_file(mut self, name: &str, content: &[u8]) -> Self {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_700_000_000);
+        header.set_size(content.len() as u64);
+        self.builder
+            .append_data(&mut header, name, content)
+            .unwrap();
+        self
+    }
+
+    /// Appends bytes as they are, outside any framing (a header block written by hand).
+    pub fn bytes(mut self, bytes: &[u8]) -> Self {
+        use std::io::Write;
+        self.builder.get_mut().write_all(bytes).unwrap();
+        self
+    }
+
+    /// The tar so far, without the end-of-archive blocks (a truncated layer).
+    pub fn unfinished(self) -> Vec<u8> {
+        let mut builder = self.builder;
+        std::mem::take(builder.get_mut())
+    }
+
     pub fn finish(self) -> Vec<u8> {
         self.builder.into_inner().unwrap()
     }
