@@ -150,13 +150,28 @@ fn walk(
     Ok(())
 }
 
+/// The records a source stored so far, by id, with their base ecosystems. An archive may hold
+/// the same record twice (AlmaLinux ships identical copies under each release's folder); it is
+/// counted once, as the index holds it once.
+type Stored = std::collections::HashMap<String, Vec<String>>;
+
+fn tally(stored: &Stored, counts: &mut SourceCounts) {
+    counts.records = stored.len() as u64;
+    counts.ecosystems.clear();
+    for bases in stored.values() {
+        for b in bases {
+            *counts.ecosystems.entry(b.clone()).or_default() += 1;
+        }
+    }
+}
+
 fn store_one(
     staging: &Staging,
     key: &str,
     entry: &str,
     bytes: &[u8],
     format: RecordFormat,
-    counts: &mut SourceCounts,
+    (counts, stored): (&mut SourceCounts, &mut Stored),
     failures: &mut Vec<RecordFailure>,
 ) -> Result<(), VulnDbError> {
     match parse_record(bytes, format) {
@@ -164,11 +179,10 @@ fn store_one(
             let bases = staging.put(key, &record)?;
             if record.withdrawn.is_some() {
                 counts.withdrawn += 1;
+                stored.remove(&record.id);
             } else {
-                counts.records += 1;
-                for b in bases {
-                    *counts.ecosystems.entry(b).or_default() += 1;
-                }
+                // A later copy of the same record replaces the earlier one, in the index and here.
+                stored.insert(record.id, bases);
             }
         }
         Err(e) => {
@@ -192,6 +206,7 @@ fn import_files(
 ) -> Result<(SourceCounts, Vec<RecordFailure>), VulnDbError> {
     staging.clear_source(key)?;
     let mut counts = SourceCounts::default();
+    let mut stored = Stored::new();
     let mut failures = Vec::new();
     for path in files {
         let entry = path
@@ -217,7 +232,7 @@ fn import_files(
                 &entry,
                 &bytes,
                 format,
-                &mut counts,
+                (&mut counts, &mut stored),
                 &mut failures,
             )?,
             Err(e) => {
@@ -229,7 +244,7 @@ fn import_files(
             }
         }
     }
-    (counts.records, counts.ecosystems) = staging.stored_counts(key)?;
+    tally(&stored, &mut counts);
     Ok((counts, failures))
 }
 
@@ -249,6 +264,7 @@ pub(crate) fn import_zip(
         zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| corrupt(e.to_string()))?;
     staging.clear_source(key)?;
     let mut counts = SourceCounts::default();
+    let mut stored = Stored::new();
     let mut failures = Vec::new();
     let mut bytes = Vec::new();
     for i in 0..archive.len() {
@@ -280,10 +296,10 @@ pub(crate) fn import_zip(
             &name,
             &bytes,
             format,
-            &mut counts,
+            (&mut counts, &mut stored),
             &mut failures,
         )?;
     }
-    (counts.records, counts.ecosystems) = staging.stored_counts(key)?;
+    tally(&stored, &mut counts);
     Ok((counts, failures))
 }

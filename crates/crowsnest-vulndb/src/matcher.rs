@@ -18,27 +18,29 @@ use crowsnest_version::Scheme;
 use crate::ecosystem::{lookups_for, scheme_for_base};
 use crate::error::VulnDbError;
 use crate::range::{Installed, SchemeOrder};
-use crate::store::{RecordInfo, VulnDb};
+use crate::store::{RecordEntry, VulnDb};
 
 /// One record that affects one package, before aliases are merged.
 struct Hit {
-    info: Arc<RecordInfo>,
+    entry: Arc<RecordEntry>,
     fixed: Vec<String>,
     scheme: Option<Scheme>,
-    cvss: Vec<CvssScore>,
+    /// Per-package CVSS scores of each affected entry that matched.
+    cvss: Vec<Arc<[CvssScore]>>,
     ecosystem_word: Option<Severity>,
 }
 
 impl Hit {
     /// Every id this record goes by.
     fn ids(&self) -> impl Iterator<Item = &str> {
-        let upstream: &[String] = if self.info.upstream.len() == 1 {
-            &self.info.upstream
+        let info = &self.entry.info;
+        let upstream: &[String] = if info.upstream.len() == 1 {
+            &info.upstream
         } else {
             &[]
         };
-        std::iter::once(self.info.id.as_str())
-            .chain(self.info.aliases.iter().map(String::as_str))
+        std::iter::once(info.id.as_str())
+            .chain(info.aliases.iter().map(String::as_str))
             .chain(upstream.iter().map(String::as_str))
     }
 }
@@ -75,7 +77,8 @@ pub fn match_packages(
             findings.extend(merge(pkg, distro, hits));
         }
     }
-    findings.sort_by(|a, b| {
+    // The key orders any two distinct findings, so an unstable sort is deterministic.
+    findings.sort_unstable_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then_with(|| a.package_name.cmp(&b.package_name))
@@ -86,13 +89,6 @@ pub fn match_packages(
             .then_with(|| a.layer.cmp(&b.layer))
     });
     Ok(findings)
-}
-
-fn cvss_of(severity: &[crate::osv::OsvSeverity]) -> impl Iterator<Item = CvssScore> + '_ {
-    severity
-        .iter()
-        .filter(|s| s.kind.starts_with("CVSS_V3") || s.kind.starts_with("CVSS_V4"))
-        .filter_map(|s| crate::cvss::score(&s.score))
 }
 
 fn package_hits(
@@ -115,32 +111,29 @@ fn package_hits(
             let Some(fixed) = c.prepared.affects(&installed, &order) else {
                 continue;
             };
-            let cvss: Vec<CvssScore> = cvss_of(&c.stored.severity).collect();
-            let word = c
-                .stored
-                .severity_word
-                .as_deref()
-                .and_then(Severity::parse_word);
+            let word = c.severity_word;
             // A record with several affected entries for the same package (two releases, or
             // split ranges) is one hit.
-            if let Some(h) = hits.iter_mut().find(|h| h.info.id == c.record_id) {
+            // Candidates come sorted by record id, so another entry of the same record can only
+            // follow the last hit.
+            if let Some(h) = hits.last_mut().filter(|h| h.entry.info.id == c.record_id) {
                 for f in fixed {
                     if !h.fixed.contains(&f) {
                         h.fixed.push(f);
                     }
                 }
-                h.cvss.extend(cvss);
+                h.cvss.push(c.cvss.clone());
                 h.ecosystem_word = h.ecosystem_word.max(word);
                 continue;
             }
-            let Some(info) = db.record(&c.record_id)? else {
+            let Some(entry) = db.record_entry(&c.record_id)? else {
                 continue;
             };
             hits.push(Hit {
-                info,
+                entry,
                 fixed,
                 scheme: scheme_for_base(lookup.base),
-                cvss,
+                cvss: vec![c.cvss.clone()],
                 ecosystem_word: word,
             });
         }
@@ -150,6 +143,9 @@ fn package_hits(
 
 /// Groups hits that share any id (union-find over the hits).
 fn groups(hits: &[Hit]) -> Vec<Vec<usize>> {
+    if hits.len() <= 1 {
+        return (0..hits.len()).map(|i| vec![i]).collect();
+    }
     let mut parent: Vec<usize> = (0..hits.len()).collect();
     fn find(parent: &mut [usize], mut i: usize) -> usize {
         while let Some(&p) = parent.get(i) {
@@ -198,13 +194,13 @@ fn merge(pkg: &Package, distro: Option<&Distro>, hits: Vec<Hit>) -> Vec<Finding>
             continue;
         };
         let all_ids: BTreeSet<&str> = members.iter().flat_map(|h| h.ids()).collect();
-        let record_ids: BTreeSet<&str> = members.iter().map(|h| h.info.id.as_str()).collect();
+        let record_ids: BTreeSet<&str> = members.iter().map(|h| h.entry.info.id.as_str()).collect();
         let id = all_ids
             .iter()
             .find(|i| i.starts_with("CVE-"))
             .or_else(|| record_ids.iter().next())
             .map(|s| (*s).to_owned())
-            .unwrap_or_else(|| first.info.id.clone());
+            .unwrap_or_else(|| first.entry.info.id.clone());
         let aliases: Vec<String> = all_ids
             .iter()
             .filter(|i| **i != id)
@@ -213,9 +209,10 @@ fn merge(pkg: &Package, distro: Option<&Distro>, hits: Vec<Hit>) -> Vec<Finding>
 
         let mut cvss: Vec<CvssScore> = Vec::new();
         for h in &members {
-            for c in h.cvss.iter().cloned().chain(cvss_of(&h.info.severity)) {
+            let per_package = h.cvss.iter().flat_map(|list| list.iter());
+            for c in per_package.chain(h.entry.cvss.iter()) {
                 if !cvss.iter().any(|x| x.vector == c.vector) {
-                    cvss.push(c);
+                    cvss.push(c.clone());
                 }
             }
         }
@@ -230,15 +227,7 @@ fn merge(pkg: &Package, distro: Option<&Distro>, hits: Vec<Hit>) -> Vec<Finding>
             .iter()
             .map(|c| c.base_score)
             .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
-        let db_word = members
-            .iter()
-            .filter_map(|h| {
-                h.info
-                    .severity_word
-                    .as_deref()
-                    .and_then(Severity::parse_word)
-            })
-            .max();
+        let db_word = members.iter().filter_map(|h| h.entry.severity_word).max();
         let eco_word = members.iter().filter_map(|h| h.ecosystem_word).max();
         let severity = best_score
             .map(Severity::from_cvss_score)
@@ -255,27 +244,32 @@ fn merge(pkg: &Package, distro: Option<&Distro>, hits: Vec<Hit>) -> Vec<Finding>
                 }
             }
         }
-        let scheme = first.scheme;
-        fixed.sort_by(|a, b| {
-            scheme
-                .and_then(|s| crowsnest_version::compare(s, a, b).ok())
-                .unwrap_or_else(|| a.cmp(b))
-        });
-
-        let mut references: Vec<String> = Vec::new();
-        for h in &members {
-            for r in &h.info.references {
-                if !references.contains(r) {
-                    references.push(r.clone());
-                }
-            }
+        if fixed.len() > 1 {
+            let scheme = first.scheme;
+            fixed.sort_by(|a, b| {
+                scheme
+                    .and_then(|s| crowsnest_version::compare(s, a, b).ok())
+                    .unwrap_or_else(|| a.cmp(b))
+            });
         }
+
+        let references: Vec<String> = if let [only] = members.as_slice() {
+            only.entry.info.references.clone()
+        } else {
+            let mut seen = std::collections::HashSet::new();
+            members
+                .iter()
+                .flat_map(|h| h.entry.info.references.iter())
+                .filter(|r| seen.insert(r.as_str()))
+                .cloned()
+                .collect()
+        };
         // Prefer the summary of the record whose id became the finding's, then any.
         let summary = members
             .iter()
-            .find(|h| h.info.id == id)
-            .and_then(|h| h.info.summary.clone())
-            .or_else(|| members.iter().find_map(|h| h.info.summary.clone()));
+            .find(|h| h.entry.info.id == id)
+            .and_then(|h| h.entry.info.summary.clone())
+            .or_else(|| members.iter().find_map(|h| h.entry.info.summary.clone()));
 
         out.push(Finding {
             id,

@@ -22,6 +22,7 @@ use crate::ecosystem::{normalise_name, scheme_for_base, OsvEcosystem};
 use crate::error::VulnDbError;
 use crate::osv::{OsvRecord, OsvSeverity};
 use crate::range::{PreparedAffected, SchemeOrder, StoredAffected};
+use crowsnest_model::{CvssScore, Severity};
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -120,6 +121,31 @@ pub struct Candidate {
     pub prepared: PreparedAffected<crowsnest_version::Version>,
     /// Per-package severity vectors and word.
     pub stored: StoredAffected,
+    /// `stored.severity`'s CVSS v3/v4 vectors, scored once when loaded.
+    pub cvss: Arc<[CvssScore]>,
+    /// `stored.severity_word`, parsed.
+    pub severity_word: Option<Severity>,
+}
+
+/// A record's display data with its CVSS vectors scored and severity word parsed, cached per
+/// handle so a record that affects many packages is scored once.
+#[derive(Clone, Debug)]
+pub struct RecordEntry {
+    /// The record.
+    pub info: Arc<RecordInfo>,
+    /// `info.severity`'s CVSS v3/v4 vectors with their base scores.
+    pub cvss: Arc<[CvssScore]>,
+    /// `info.severity_word`, parsed.
+    pub severity_word: Option<Severity>,
+}
+
+/// The CVSS v3 and v4 entries of a severity list, scored.
+pub(crate) fn cvss_of(severity: &[OsvSeverity]) -> Arc<[CvssScore]> {
+    severity
+        .iter()
+        .filter(|s| s.kind.starts_with("CVSS_V3") || s.kind.starts_with("CVSS_V4"))
+        .filter_map(|s| crate::cvss::score(&s.score))
+        .collect()
 }
 
 /// Per-source bookkeeping, as `db status` shows it.
@@ -194,7 +220,7 @@ pub struct VulnDb {
     path: PathBuf,
     conn: Connection,
     candidates: std::cell::RefCell<HashMap<(String, String), CandidateList>>,
-    records: std::cell::RefCell<HashMap<String, Arc<RecordInfo>>>,
+    records: std::cell::RefCell<HashMap<String, Arc<RecordEntry>>>,
 }
 
 impl std::fmt::Debug for VulnDb {
@@ -291,6 +317,11 @@ impl VulnDb {
                 record_id,
                 release,
                 prepared,
+                cvss: cvss_of(&stored.severity),
+                severity_word: stored
+                    .severity_word
+                    .as_deref()
+                    .and_then(Severity::parse_word),
                 stored,
             });
         }
@@ -301,6 +332,11 @@ impl VulnDb {
 
     /// A record's display data.
     pub fn record(&self, id: &str) -> Result<Option<Arc<RecordInfo>>, VulnDbError> {
+        Ok(self.record_entry(id)?.map(|e| e.info.clone()))
+    }
+
+    /// A record's display data with its scores, cached.
+    pub fn record_entry(&self, id: &str) -> Result<Option<Arc<RecordEntry>>, VulnDbError> {
         if let Some(hit) = self.records.borrow().get(id) {
             return Ok(Some(hit.clone()));
         }
@@ -312,11 +348,15 @@ impl VulnDb {
         let Some(info) = info.and_then(|i| serde_json::from_str::<RecordInfo>(&i).ok()) else {
             return Ok(None);
         };
-        let info = Arc::new(info);
+        let entry = Arc::new(RecordEntry {
+            cvss: cvss_of(&info.severity),
+            severity_word: info.severity_word.as_deref().and_then(Severity::parse_word),
+            info: Arc::new(info),
+        });
         self.records
             .borrow_mut()
-            .insert(id.to_owned(), info.clone());
-        Ok(Some(info))
+            .insert(id.to_owned(), entry.clone());
+        Ok(Some(entry))
     }
 
     /// Every distinct (base ecosystem, name) in the index; benchmarks draw inventories from it.
@@ -562,33 +602,6 @@ impl Staging {
             Ok(bases)
         };
         run().map_err(err)
-    }
-
-    /// Distinct records stored from `source`, in total and per base ecosystem. An archive may
-    /// hold the same record twice (AlmaLinux ships identical copies under each release's
-    /// folder); the later copy replaces the earlier, and it is counted once.
-    pub fn stored_counts(&self, source: &str) -> Result<(u64, BTreeMap<String, u64>), VulnDbError> {
-        let conn = self.conn()?;
-        let run = || -> rusqlite::Result<(u64, BTreeMap<String, u64>)> {
-            let total: i64 = conn.query_row(
-                "SELECT COUNT(*) FROM records WHERE source = ?1",
-                [source],
-                |r| r.get(0),
-            )?;
-            let mut stmt = conn.prepare(
-                "SELECT a.eco, COUNT(DISTINCT a.record_id) FROM affected a
-                 JOIN records r ON r.id = a.record_id WHERE r.source = ?1 GROUP BY a.eco",
-            )?;
-            let mut per = BTreeMap::new();
-            for row in stmt.query_map([source], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })? {
-                let (eco, n) = row?;
-                per.insert(eco, n.max(0) as u64);
-            }
-            Ok((total.max(0) as u64, per))
-        };
-        run().map_err(VulnDbError::sqlite(&self.tmp))
     }
 
     /// Marks a point [`Staging::rollback_to_savepoint`] can return to.
