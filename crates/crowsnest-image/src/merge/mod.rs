@@ -8,6 +8,7 @@
 //! inside the root, so nothing outside the image can be named, read or written.
 
 mod layer;
+mod reader;
 mod rootfs;
 mod sandbox;
 mod tree;
@@ -23,6 +24,7 @@ use crowsnest_model::{Diagnostic, FileKind, FileMeta, ImageFs, ImagePath, LayerI
 use crate::source::{ImageSource, UnpackBudget};
 use crate::{ImageError, Limits};
 use layer::{Merger, Version};
+use reader::ContentReader;
 use sandbox::Sandbox;
 use tree::{Content, Tree};
 
@@ -182,9 +184,12 @@ impl MergedFs {
     /// Indexes the root filesystem at `dir` without copying anything: the files `wants`
     /// accepts are opened in place when asked for.
     ///
-    /// Symlinks are recorded, never followed; the walk stays on `dir`'s filesystem (like
-    /// `find -xdev`), and when `dir` is the host's `/` it does not descend into `proc`, `sys`,
-    /// `dev` and `run`. Unreadable files and directories become diagnostics.
+    /// Symlinks are recorded, never followed, and nothing is opened through a host path: every
+    /// open is relative to a descriptor of `dir` and refuses symlinks on the way. The walk
+    /// stays on `dir`'s mount (like `find -xdev`; bind mounts count as other mounts, and each
+    /// skipped mount is a debug trace), and when `dir` is the host's `/` it does not descend
+    /// into `proc`, `sys`, `dev` and `run`. Only directories are opened while walking, so fifos
+    /// and sockets cannot block it. Unreadable files and directories become diagnostics.
     pub fn from_rootfs(
         dir: &Path,
         wants: Wants<'_>,
@@ -294,7 +299,9 @@ impl ImageFs for MergedFs {
                 format!("{path} is not a regular file"),
             ));
         }
-        Ok(Box::new(self.open_content(&at, node.content)?))
+        Ok(Box::new(ContentReader::new(
+            self.open_content(&at, node.content)?,
+        )?))
     }
 
     fn entries(&self) -> Box<dyn Iterator<Item = (&ImagePath, &FileMeta)> + '_> {
