@@ -41,6 +41,126 @@ pub enum Command {
     Db(DbCommand),
     /// Measure scan speed and memory on an image against the gzip+sha256 floor.
     Bench(BenchArgs),
+    /// Serve the HTTP API (Alibaba Cloud and Huawei Cloud operations) over the inventory store.
+    Serve(ServeArgs),
+    /// Manage tenants (accounts) of the store.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// Manage API access keys and tokens.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Developer tools.
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+/// Where the inventory store is.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// The store: a `postgres://user@host/db` URL, or a SQLite file path. Default: the SQLite
+    /// file DATA_DIR/crowsnest.db, created on first start.
+    #[arg(long, env = "CROWSNEST_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+}
+
+/// `crowsnest serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CROWSNEST_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `crowsnest tenants ...`.
+#[derive(Subcommand, Debug)]
+pub enum TenantsCommand {
+    /// Create a tenant and print its id.
+    Create(TenantCreateArgs),
+}
+
+/// `crowsnest tenants create`.
+#[derive(Args, Debug)]
+pub struct TenantCreateArgs {
+    /// A unique display name.
+    #[arg(long)]
+    pub name: String,
+    /// The cloud account id (Alibaba aliUid, Huawei domain id); unique.
+    #[arg(long)]
+    pub account_id: String,
+    /// Huawei project ids that belong to this tenant (repeat or comma-separate).
+    #[arg(long = "project-id", value_delimiter = ',')]
+    pub project_ids: Vec<String>,
+    /// The region the project ids are in.
+    #[arg(long, default_value = "cn-north-4")]
+    pub region: String,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `crowsnest keys ...`.
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Create an AccessKey pair for a tenant and print it (the secret is shown only once).
+    Create(KeyCreateArgs),
+    /// Create an X-Auth-Token for a tenant (Huawei token authentication) and print it.
+    Token(TokenCreateArgs),
+}
+
+/// `crowsnest keys create`.
+#[derive(Args, Debug)]
+pub struct KeyCreateArgs {
+    /// The tenant id (from `crowsnest tenants create`).
+    #[arg(long)]
+    pub tenant: i64,
+    /// Actions the key may call, RAM style: `yundun-sas:DescribeImageInstances`,
+    /// `yundun-sas:*`, `ecs:DescribeImages`, `hss:*`, or `*` (repeat or comma-separate).
+    #[arg(long = "action", value_delimiter = ',', required = true)]
+    pub actions: Vec<String>,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `crowsnest keys token`.
+#[derive(Args, Debug)]
+pub struct TokenCreateArgs {
+    /// The tenant id.
+    #[arg(long)]
+    pub tenant: i64,
+    /// Actions the token may call (as for keys).
+    #[arg(long = "action", value_delimiter = ',', required = true)]
+    pub actions: Vec<String>,
+    /// Lifetime in hours.
+    #[arg(long, default_value_t = 24)]
+    pub hours: i64,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `crowsnest dev ...`.
+#[derive(Subcommand, Debug)]
+pub enum DevCommand {
+    /// Fill the store with a synthetic inventory, for load tests.
+    Seed(SeedArgs),
+}
+
+/// `crowsnest dev seed`.
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    /// Images (each with one placement) to generate.
+    #[arg(long, default_value_t = 1000)]
+    pub images: u64,
+    /// Tenants the images are dealt to.
+    #[arg(long, default_value_t = 1)]
+    pub tenants: u32,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `crowsnest db ...`.

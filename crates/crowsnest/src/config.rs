@@ -10,6 +10,8 @@ use crate::cli::GlobalArgs;
 pub struct Config {
     /// The vulnerability database file (DATA_DIR/vulndb.sqlite unless --db says otherwise).
     pub vulndb: PathBuf,
+    /// The state directory; the default SQLite store lives here.
+    pub data_dir: PathBuf,
 }
 
 /// The ecosystems `db update` downloads by default: the distributions and languages the
@@ -39,7 +41,24 @@ impl Config {
             .db
             .clone()
             .unwrap_or_else(|| data_dir.join("vulndb.sqlite"));
-        Config { vulndb }
+        Config { vulndb, data_dir }
+    }
+}
+
+impl Config {
+    /// Opens the inventory store named by `--database`, else the SQLite file in the data
+    /// directory (created, with migrations applied, on first use).
+    pub fn open_store(
+        &self,
+        args: &crate::cli::StoreArgs,
+    ) -> anyhow::Result<crowsnest_store::Store> {
+        use anyhow::Context;
+        match &args.database {
+            Some(location) => crowsnest_store::Store::open(location)
+                .context("opening the store named by --database"),
+            None => crowsnest_store::Store::open_data_dir(&self.data_dir)
+                .with_context(|| format!("opening the store in {}", self.data_dir.display())),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod db;
 mod scan;
+mod server;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,10 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(&config, args),
         Command::Db(command) => db::run(&config, command),
         Command::Bench(args) => bench::run(&config, args),
+        Command::Serve(args) => server::serve(&config, args),
+        Command::Tenants(command) => server::tenants(&config, command),
+        Command::Keys(command) => server::keys(&config, command),
+        Command::Dev(command) => server::dev(&config, command),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,8 @@
 //! End-to-end: the real `crowsnest` binary on the fixture image and the fixture OSV records.
 
+// Helpers outside #[test] functions are test code too; a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -1,0 +1,116 @@
+//! `crowsnest serve`, and the commands that prepare a server: `tenants`, `keys`, `dev seed`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use crowsnest_store::{NewTenant, TenantId};
+
+use crate::cli::{DevCommand, KeysCommand, ServeArgs, TenantsCommand};
+use crate::config::Config;
+
+/// Runs the HTTP API until the process is stopped.
+pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
+    let store = config.open_store(&args.store)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    // Printed before serving so that scripts (and the SDK tests) know when to connect.
+    eprintln!(
+        "crowsnest API on http://{} (store: {:?})",
+        args.listen,
+        store.engine()
+    );
+    runtime
+        .block_on(crowsnest_api::serve(crowsnest_api::ServeOptions {
+            addr: args.listen,
+            store,
+            settings: crowsnest_api::Settings::default(),
+        }))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `crowsnest tenants create`.
+pub fn tenants(config: &Config, command: TenantsCommand) -> Result<ExitCode> {
+    match command {
+        TenantsCommand::Create(args) => {
+            let store = config.open_store(&args.store)?;
+            let tenant = store
+                .create_tenant(&NewTenant {
+                    name: args.name.clone(),
+                    account_id: args.account_id.clone(),
+                })
+                .with_context(|| format!("creating tenant {:?}", args.name))?;
+            for project in &args.project_ids {
+                store
+                    .add_project(tenant, project, &args.region)
+                    .with_context(|| format!("adding project {project}"))?;
+            }
+            println!("{}", tenant.0);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `crowsnest keys create|token`.
+pub fn keys(config: &Config, command: KeysCommand) -> Result<ExitCode> {
+    let unknown = |actions: &[String]| -> Result<()> {
+        if let Some(bad) = actions
+            .iter()
+            .find(|a| !crowsnest_api::keys::is_known_action(a))
+        {
+            anyhow::bail!(
+                "unknown action {bad:?}; known: {}",
+                crowsnest_api::keys::ACTIONS.join(", ")
+            );
+        }
+        Ok(())
+    };
+    match command {
+        KeysCommand::Create(args) => {
+            unknown(&args.actions)?;
+            let store = config.open_store(&args.store)?;
+            let actions: Vec<&str> = args.actions.iter().map(String::as_str).collect();
+            let key = crowsnest_api::keys::create(&store, TenantId(args.tenant), &actions)
+                .context("creating the access key")?;
+            println!("AccessKeyId:     {}", key.id);
+            println!("AccessKeySecret: {}", key.secret);
+        }
+        KeysCommand::Token(args) => {
+            unknown(&args.actions)?;
+            let store = config.open_store(&args.store)?;
+            let actions: Vec<&str> = args.actions.iter().map(String::as_str).collect();
+            let ttl_ms = args.hours.saturating_mul(3_600_000);
+            let token =
+                crowsnest_api::keys::create_token(&store, TenantId(args.tenant), &actions, ttl_ms)
+                    .context("creating the token")?;
+            println!("{token}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `crowsnest dev seed`.
+pub fn dev(config: &Config, command: DevCommand) -> Result<ExitCode> {
+    match command {
+        DevCommand::Seed(args) => {
+            let store = config.open_store(&args.store)?;
+            let start = std::time::Instant::now();
+            let plan = crowsnest_store::SeedPlan {
+                tenants: args.tenants.max(1),
+                images: args.images,
+                ..crowsnest_store::SeedPlan::default()
+            };
+            let report = store.seed(&plan).context("seeding the store")?;
+            let ids: Vec<String> = report.tenants.iter().map(|t| t.0.to_string()).collect();
+            println!(
+                "seeded {} images for tenants {} in {:.1} s",
+                report.images,
+                ids.join(", "),
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
