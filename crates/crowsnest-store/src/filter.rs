@@ -92,12 +92,12 @@ impl Field {
             Field::SizeBytes => "i.size_bytes",
             Field::UpdatedMs => "t.updated_ms",
             Field::SyncedMs => "t.synced_ms",
-            Field::LastScanMs => "COALESCE(s.finished_ms, 0)",
+            Field::LastScanMs => "t.scan_finished_ms",
             Field::VulCount => "COALESCE(s.vul_count, 0)",
             Field::BaselineCount => "COALESCE(s.baseline_count, 0)",
             Field::MaliciousCount => "COALESCE(s.malicious_count, 0)",
             Field::AlarmCount => "COALESCE(s.alarm_count, 0)",
-            Field::ScanState => "COALESCE(s.state, 'unscanned')",
+            Field::ScanState => "t.scan_state",
             Field::FailureCode => "COALESCE(s.failure_code, '')",
             Field::Severity => "COALESCE(s.severity, '')",
             Field::LatestVersion => "t.latest_version",
@@ -158,6 +158,28 @@ pub enum Filter {
 }
 
 impl Filter {
+    /// Whether the filter reads only repository and registry columns, scan state and risk:
+    /// the columns `placement_counts` (aliased `t`) is grouped by, so that it can count.
+    pub(crate) fn countable_from_summary(&self) -> bool {
+        let field_ok = |field: &Field| {
+            matches!(field, Field::ScanState)
+                || field.sql().starts_with("r.")
+                || field.sql().starts_with("g.")
+        };
+        match self {
+            Filter::True | Filter::Risky => true,
+            Filter::Eq(field, _)
+            | Filter::In(field, _)
+            | Filter::Contains(field, _)
+            | Filter::Between(field, _, _)
+            | Filter::Positive(field) => field_ok(field),
+            Filter::Not(inner) => inner.countable_from_summary(),
+            Filter::All(list) | Filter::Any(list) => {
+                list.iter().all(Filter::countable_from_summary)
+            }
+        }
+    }
+
     /// Marks the tables this filter reads.
     pub(crate) fn tables(&self, tables: &mut Tables) {
         match self {
@@ -167,7 +189,7 @@ impl Filter {
             | Filter::Contains(field, _)
             | Filter::Between(field, _, _)
             | Filter::Positive(field) => field.mark(tables),
-            Filter::Risky => tables.scan = true,
+            Filter::Risky => {}
             Filter::Not(inner) => inner.tables(tables),
             Filter::All(list) | Filter::Any(list) => {
                 for f in list {
@@ -220,13 +242,8 @@ impl Filter {
                 }
             }
             Filter::Positive(field) => sql.push_str(&format!("{} > 0", field.sql())),
-            Filter::Risky => Filter::Any(vec![
-                Filter::Positive(Field::VulCount),
-                Filter::Positive(Field::BaselineCount),
-                Filter::Positive(Field::MaliciousCount),
-                Filter::Positive(Field::AlarmCount),
-            ])
-            .to_sql(sql, params),
+            // The placement's copy of "any count of the latest scan is positive".
+            Filter::Risky => sql.push_str("t.scan_risky > 0"),
             Filter::Not(inner) => {
                 sql.push_str("NOT (");
                 inner.to_sql(sql, params);

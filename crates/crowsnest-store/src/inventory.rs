@@ -367,6 +367,62 @@ fn placement_from(row: &Row) -> Result<PlacementRow, StoreError> {
     })
 }
 
+/// The latest scan of an image as the placements copy it (see migration 4).
+pub(crate) struct ScanCopy {
+    /// COALESCE(state, 'unscanned').
+    pub(crate) state: String,
+    /// Any count positive.
+    pub(crate) risky: bool,
+    /// COALESCE(finished_ms, 0).
+    pub(crate) finished_ms: i64,
+}
+
+pub(crate) fn scan_copy_of(tx: &mut Tx<'_>, image_row: i64) -> Result<ScanCopy, StoreError> {
+    let row = tx.query_opt(
+        "SELECT state, CASE WHEN vul_count > 0 OR baseline_count > 0 OR malicious_count > 0 \
+         OR alarm_count > 0 THEN 1 ELSE 0 END, COALESCE(finished_ms, 0) \
+         FROM image_scans WHERE image = $1",
+        &[image_row.into()],
+    )?;
+    match row {
+        Some(row) => Ok(ScanCopy {
+            state: row.text(0)?,
+            risky: row.int(1)? > 0,
+            finished_ms: row.int(2)?,
+        }),
+        None => Ok(ScanCopy {
+            state: "unscanned".into(),
+            risky: false,
+            finished_ms: 0,
+        }),
+    }
+}
+
+/// Adds `delta` to the number of `repository`'s placements with this scan state and risk.
+pub(crate) fn count_placements(
+    tx: &mut Tx<'_>,
+    tenant: TenantId,
+    repository: i64,
+    state: &str,
+    risky: impl Into<Value>,
+    delta: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO placement_counts (tenant_id, repository_id, scan_state, scan_risky, n) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (tenant_id, repository_id, scan_state, scan_risky) \
+         DO UPDATE SET n = placement_counts.n + excluded.n",
+        &[
+            tenant.0.into(),
+            repository.into(),
+            state.into(),
+            risky.into(),
+            delta.into(),
+        ],
+    )?;
+    Ok(())
+}
+
 fn registry_owner(tx: &mut Tx<'_>, registry: i64) -> Result<TenantId, StoreError> {
     tx.query_opt(
         "SELECT tenant_id FROM registries WHERE id = $1",
@@ -504,15 +560,26 @@ impl Store {
                 .query_opt("SELECT tenant_id FROM repositories WHERE id = $1", &[repository.into()])?
                 .ok_or(StoreError::NotFound("repository"))?
                 .int(0)?;
-            tx.query_one(
+            let before = tx
+                .query_opt(
+                    "SELECT scan_state, scan_risky FROM image_tags WHERE repository_id = $1 AND tag = $2",
+                    &[repository.into(), tag.tag.as_str().into()],
+                )?
+                .map(|row| Ok::<_, StoreError>((row.text(0)?, row.int(1)?)))
+                .transpose()?;
+            let copy = scan_copy_of(tx, image_row)?;
+            let id = tx.query_one(
                 "INSERT INTO image_tags (tenant_id, repository_id, image, tag, uuid, updated_ms, synced_ms, \
-                 latest_version, deployed, source_biz_tag, domain_name, shared_status, scannable) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 latest_version, deployed, source_biz_tag, domain_name, shared_status, scannable, \
+                 scan_state, scan_risky, scan_finished_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
                  ON CONFLICT (repository_id, tag) DO UPDATE SET image = excluded.image, \
                  updated_ms = excluded.updated_ms, synced_ms = excluded.synced_ms, \
                  latest_version = excluded.latest_version, deployed = excluded.deployed, \
                  source_biz_tag = excluded.source_biz_tag, domain_name = excluded.domain_name, \
-                 shared_status = excluded.shared_status, scannable = excluded.scannable \
+                 shared_status = excluded.shared_status, scannable = excluded.scannable, \
+                 scan_state = excluded.scan_state, scan_risky = excluded.scan_risky, \
+                 scan_finished_ms = excluded.scan_finished_ms \
                  RETURNING id",
                 &[
                     tenant.into(),
@@ -528,15 +595,30 @@ impl Store {
                     tag.domain_name.as_str().into(),
                     tag.shared_status.as_str().into(),
                     tag.scannable.into(),
+                    copy.state.as_str().into(),
+                    copy.risky.into(),
+                    copy.finished_ms.into(),
                 ],
             )?
-            .int(0)
+            .int(0)?;
+            let tenant = TenantId(tenant);
+            if let Some((state, risky)) = before {
+                count_placements(tx, tenant, repository, &state, risky, -1)?;
+            }
+            count_placements(tx, tenant, repository, &copy.state, copy.risky, 1)?;
+            Ok(id)
         })
     }
 
     /// Replaces the latest scan of an image digest; every placement of the digest sees it.
     pub fn record_scan(&self, image_row: i64, scan: &ScanRecord) -> Result<(), StoreError> {
         self.write(|tx| {
+            // The placements' copies before the change, grouped as placement_counts counts them.
+            let groups = tx.query(
+                "SELECT tenant_id, repository_id, scan_state, scan_risky, COUNT(*) FROM image_tags \
+                 WHERE image = $1 GROUP BY tenant_id, repository_id, scan_state, scan_risky",
+                &[image_row.into()],
+            )?;
             tx.execute(
                 "INSERT INTO image_scans (image, state, stage, progress, failure_code, vul_count, \
                  baseline_count, malicious_count, alarm_count, severity, started_ms, finished_ms) \
@@ -562,6 +644,27 @@ impl Store {
                     scan.finished_ms.into(),
                 ],
             )?;
+            if groups.is_empty() {
+                return Ok(());
+            }
+            let copy = scan_copy_of(tx, image_row)?;
+            tx.execute(
+                "UPDATE image_tags SET scan_state = $2, scan_risky = $3, scan_finished_ms = $4 \
+                 WHERE image = $1",
+                &[
+                    image_row.into(),
+                    copy.state.as_str().into(),
+                    copy.risky.into(),
+                    copy.finished_ms.into(),
+                ],
+            )?;
+            for group in &groups {
+                let tenant = TenantId(group.int(0)?);
+                let repository = group.int(1)?;
+                let n = group.int(4)?;
+                count_placements(tx, tenant, repository, &group.text(2)?, group.int(3)?, -n)?;
+                count_placements(tx, tenant, repository, &copy.state, copy.risky, n)?;
+            }
             Ok(())
         })
     }
@@ -582,24 +685,35 @@ impl Store {
         // reads the repository anyway the tenant condition goes there: the query then starts
         // from the tenant's few matching repositories and counts through an index on
         // image_tags(repository_id) without reading placement rows.
-        let mut where_sql = if tables.repository || tables.registry {
-            String::from("r.tenant_id = $1 AND (")
-        } else {
-            String::from("t.tenant_id = $1 AND (")
-        };
         let mut params: Vec<Value> = vec![tenant.0.into()];
-        query.filter.to_sql(&mut where_sql, &mut params);
-        where_sql.push(')');
+        let mut filter_sql = String::new();
+        query.filter.to_sql(&mut filter_sql, &mut params);
+        let where_sql = if tables.repository || tables.registry {
+            format!("r.tenant_id = $1 AND ({filter_sql})")
+        } else {
+            format!("t.tenant_id = $1 AND ({filter_sql})")
+        };
+        // The scan copies on image_tags order the page through the scan-time indexes.
         let order = match query.order {
             PlacementOrder::Id => "t.id",
-            PlacementOrder::LastScanAsc => "COALESCE(s.finished_ms, 0), t.id",
-            PlacementOrder::LastScanDesc => "COALESCE(s.finished_ms, 0) DESC, t.id",
+            PlacementOrder::LastScanAsc => "t.scan_finished_ms, t.id",
+            PlacementOrder::LastScanDesc => "t.scan_finished_ms DESC, t.id",
         };
-        let count_sql = format!(
-            "SELECT COUNT(*) FROM image_tags t{} WHERE {where_sql}",
-            joins(tables)
-        );
-        tables.scan |= query.order != PlacementOrder::Id;
+        // A filter on repository, registry, scan state and risk only is counted by summing
+        // the per-repository counts (aliased t: it has the same scan_state and scan_risky
+        // columns) instead of visiting every matching placement.
+        let count_sql = if query.filter.countable_from_summary() {
+            format!(
+                "SELECT CAST(COALESCE(SUM(t.n), 0) AS BIGINT) FROM placement_counts t{} \
+                 WHERE t.tenant_id = $1 AND ({filter_sql})",
+                joins(tables)
+            )
+        } else {
+            format!(
+                "SELECT COUNT(*) FROM image_tags t{} WHERE {where_sql}",
+                joins(tables)
+            )
+        };
         let mut page_params = params.clone();
         page_params.push(query.limit.max(0).into());
         page_params.push(query.offset.max(0).into());

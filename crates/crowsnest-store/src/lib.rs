@@ -135,6 +135,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_inventory.sql"),
     include_str!("../migrations/0002_assets.sql"),
     include_str!("../migrations/0003_list_indexes.sql"),
+    include_str!("../migrations/0004_placement_scan_summary.sql"),
 ];
 
 /// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,

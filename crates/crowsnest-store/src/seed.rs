@@ -5,6 +5,9 @@
 
 use sha2::{Digest as _, Sha256};
 
+use std::collections::BTreeMap;
+
+use crate::inventory::{count_placements, scan_copy_of};
 use crate::sql::{Tx, Value};
 use crate::{now_ms, Store, StoreError, TenantId};
 
@@ -114,8 +117,12 @@ impl Store {
                 tenants.push(tenant);
                 repos.push(rows);
             }
+            let mut counts = Counts::new();
             for n in 0..plan.images {
-                insert_image(tx, plan, &tenants, &repos, run, n)?;
+                insert_image(tx, plan, &tenants, &repos, run, n, &mut counts)?;
+            }
+            for ((tenant, repository, state, risky), n) in counts {
+                count_placements(tx, tenant, repository, &state, risky, n)?;
             }
             // Fresh statistics, so that the planners pick the selective indexes at once.
             tx.execute_batch("ANALYZE")?;
@@ -153,6 +160,9 @@ fn insert_registry(
     .int(0)
 }
 
+/// Placements written, by tenant, repository, scan state and risk (placement_counts' key).
+type Counts = BTreeMap<(TenantId, i64, String, bool), i64>;
+
 fn insert_image(
     tx: &mut Tx<'_>,
     plan: &SeedPlan,
@@ -160,6 +170,7 @@ fn insert_image(
     repos: &[Vec<i64>],
     run: i64,
     n: u64,
+    counts: &mut Counts,
 ) -> Result<(), StoreError> {
     let h = mix(n);
     let t = (n % tenants.len() as u64) as usize;
@@ -186,23 +197,6 @@ fn insert_image(
             ],
         )?
         .int(0)?;
-    tx.execute(
-        "INSERT INTO image_tags (tenant_id, repository_id, image, tag, uuid, updated_ms, synced_ms, \
-         latest_version, deployed, status, scannable) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'NORMAL', 1) \
-         ON CONFLICT (repository_id, tag) DO NOTHING",
-        &[
-            tenant.0.into(),
-            repo.into(),
-            image.into(),
-            format!("v{n}").into(),
-            uuid::Uuid::from_u64_pair(h, n).to_string().into(),
-            created.into(),
-            run.into(),
-            matches!(h % 7, 0).into(),
-            matches!(h % 3, 0).into(),
-        ],
-    )?;
     let roll = (h >> 40) % 100;
     if roll < u64::from(plan.scanned_percent) {
         let failed = roll % 10 == 9;
@@ -230,6 +224,33 @@ fn insert_image(
                 (created + 61_000).into(),
             ],
         )?;
+    }
+    // The digest may have been scanned by an earlier seed: copy whatever scan it has.
+    let copy = scan_copy_of(tx, image)?;
+    let written = tx.execute(
+        "INSERT INTO image_tags (tenant_id, repository_id, image, tag, uuid, updated_ms, synced_ms, \
+         latest_version, deployed, status, scannable, scan_state, scan_risky, scan_finished_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'NORMAL', 1, $10, $11, $12) \
+         ON CONFLICT (repository_id, tag) DO NOTHING",
+        &[
+            tenant.0.into(),
+            repo.into(),
+            image.into(),
+            format!("v{n}").into(),
+            uuid::Uuid::from_u64_pair(h, n).to_string().into(),
+            created.into(),
+            run.into(),
+            matches!(h % 7, 0).into(),
+            matches!(h % 3, 0).into(),
+            copy.state.as_str().into(),
+            copy.risky.into(),
+            copy.finished_ms.into(),
+        ],
+    )?;
+    if written > 0 {
+        *counts
+            .entry((*tenant, repo, copy.state, copy.risky))
+            .or_insert(0) += 1;
     }
     Ok(())
 }

@@ -136,7 +136,7 @@ fn all(limit: i64) -> PlacementQuery {
 fn migrations_apply_once_and_reopen(db: &TestDb) {
     let store = db.open();
     let version = store.schema_version().unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     drop(store);
     // Reopening (by the location string, as `crowsnest serve --database` does) applies nothing.
     let again = Store::open(&db.location()).unwrap();
@@ -525,9 +525,71 @@ fn seed_deals_images_to_tenants_and_filters_agree(db: &TestDb) {
     assert!((40..=110).contains(&scanned), "{scanned} of 150 scanned");
 }
 
+/// Counts answered from the per-repository summary agree with counting the placements, after
+/// rescans that change scan state and risk.
+fn summary_counts_follow_rescans(db: &TestDb) {
+    let (store, a, _) = seeded(db);
+    let q = |filter| PlacementQuery { filter, ..all(10) };
+    let filters = [
+        Filter::True,
+        Filter::Risky,
+        Filter::Not(Box::new(Filter::Risky)),
+        Filter::Eq(Field::ScanState, "succeeded".into()),
+        Filter::Eq(Field::ScanState, "failed".into()),
+        Filter::Eq(Field::ScanState, "unscanned".into()),
+        Filter::Eq(Field::RepoName, "web_app".into()),
+    ];
+    let check = |when: &str| {
+        for f in &filters {
+            let summed = store.placements(a, &q(f.clone())).unwrap().total;
+            // A condition on a placement column the summary lacks forces the exact count.
+            let exact = Filter::All(vec![
+                f.clone(),
+                Filter::Between(Field::UpdatedMs, Some(0), None),
+            ]);
+            let counted = store.placements(a, &q(exact)).unwrap().total;
+            assert_eq!(summed, counted, "{when}: {f:?}");
+        }
+    };
+    check("initial");
+    let image = store.placements(a, &q(Filter::True)).unwrap().rows[0].image_row;
+    let failed = ScanRecord {
+        state: ScanState::Failed,
+        stage: "DOWNLOAD".into(),
+        progress: 100,
+        failure_code: "download_failed".into(),
+        vul_count: 0,
+        baseline_count: 0,
+        malicious_count: 0,
+        alarm_count: 0,
+        severity: String::new(),
+        started_ms: Some(700),
+        finished_ms: Some(800),
+    };
+    let before = store
+        .placements(a, &q(Filter::Eq(Field::ScanState, "failed".into())))
+        .unwrap()
+        .total;
+    store.record_scan(image, &failed).unwrap();
+    check("after a failed rescan");
+    let after = store
+        .placements(a, &q(Filter::Eq(Field::ScanState, "failed".into())))
+        .unwrap()
+        .total;
+    assert!(after >= before.max(1));
+    let risky = ScanRecord {
+        state: ScanState::Succeeded,
+        alarm_count: 2,
+        ..failed
+    };
+    store.record_scan(image, &risky).unwrap();
+    check("after a risky rescan");
+}
+
 on_both_engines!(
     seed_deals_images_to_tenants_and_filters_agree,
     migrations_apply_once_and_reopen,
+    summary_counts_follow_rescans,
     engine_is_the_one_asked_for,
     tenants_never_see_each_others_placements,
     registry_uid_of_another_tenant_is_not_taken_over,
