@@ -516,3 +516,46 @@ async fn huawei_authentication_and_isolation() {
         (404, Some("APIGW.0101"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_signed_request_is_refused() {
+    let server = start().await;
+    let seed = &server.seed;
+    let signed = server.huawei_sign(&seed.a_all, REGISTRY, &[("limit", "2")], 0);
+    let raw = signed.raw_http();
+    let (status, body) = send_raw(server.addr, &raw).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total_num"], 4);
+    // The same bytes again, on a new connection, inside the freshness window.
+    let (status, body) = send_raw(server.addr, &raw).await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (401, Some("APIGW.0301")),
+        "{body}"
+    );
+    assert!(body["error_msg"].as_str().unwrap().contains("replay"));
+    // A different request (other query) signed in the same second is still accepted, and so is
+    // the same request signed by another key: signatures are remembered per key.
+    let other = server.huawei_sign(&seed.a_all, REGISTRY, &[("limit", "3")], 0);
+    assert_eq!(send_raw(server.addr, &other.raw_http()).await.0, 200);
+    let by_b = server.huawei_sign(&seed.b_all, "/v5/proj-b/image/registries/images", &[], 0);
+    assert_eq!(send_raw(server.addr, &by_b.raw_http()).await.0, 200);
+    // A forged signature is refused as forged, and does not burn the genuine one.
+    let genuine = server.huawei_sign(&seed.a_all, REGISTRY, &[("limit", "1")], 0);
+    let mut forged = genuine.authorization.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    let forged = HuaweiSigned {
+        host: genuine.host.clone(),
+        target: genuine.target.clone(),
+        date: genuine.date.clone(),
+        authorization: forged,
+    };
+    let (status, body) = send_raw(server.addr, &forged.raw_http()).await;
+    assert_eq!(status, 401);
+    assert!(body["error_msg"]
+        .as_str()
+        .unwrap()
+        .contains("does not match"));
+    assert_eq!(send_raw(server.addr, &genuine.raw_http()).await.0, 200);
+}

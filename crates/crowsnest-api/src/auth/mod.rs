@@ -8,9 +8,9 @@
 //!
 //! Timestamps outside [`AuthSettings::max_skew_ms`] are refused. Alibaba requests carry a nonce,
 //! which is remembered in the store for as long as the timestamp could still be accepted, so a
-//! replayed request is refused. Huawei's AK/SK scheme has no nonce: two identical requests in the
-//! same second are byte-for-byte the same (an SDK retry is one), so only staleness is checked
-//! there.
+//! replayed request is refused. Huawei's AK/SK scheme has no nonce, so the verified signature
+//! plays its part: a byte-identical signed request seen again inside the window is refused
+//! (a client repeating a call must sign it again with a later `X-Sdk-Date`).
 
 pub mod alibaba;
 pub mod huawei;

@@ -317,6 +317,43 @@ pub fn encode_query(pairs: &[(String, String)]) -> String {
         .join("&")
 }
 
+/// A signed Huawei GET: what goes on the wire.
+pub struct HuaweiSigned {
+    /// The Host header (`127.0.0.1:PORT`).
+    pub host: String,
+    /// Path and query, as sent.
+    pub target: String,
+    /// `X-Sdk-Date`.
+    pub date: String,
+    /// The `Authorization` header.
+    pub authorization: String,
+}
+
+impl HuaweiSigned {
+    /// The request as raw HTTP/1.1 bytes (the connection closes after the answer).
+    pub fn raw_http(&self) -> Vec<u8> {
+        format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nX-Sdk-Date: {}\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+            self.target, self.host, self.date, self.authorization
+        )
+        .into_bytes()
+    }
+}
+
+/// Sends raw request bytes over a new TCP connection and returns the status and JSON body
+/// (the server answers with a Content-Length body and closes).
+pub async fn send_raw(addr: SocketAddr, request: &[u8]) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8(response).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap())
+}
+
 /// A signed Alibaba RPC request.
 pub struct RpcRequest {
     pub method: &'static str,
@@ -414,6 +451,27 @@ impl TestServer {
         query: &[(&str, &str)],
         offset_ms: i64,
     ) -> (StatusCode, Value) {
+        let signed = self.huawei_sign(key, path, query, offset_ms);
+        let resp = reqwest::Client::new()
+            .get(format!("{}{}", self.base, signed.target))
+            .header("x-sdk-date", signed.date)
+            .header("authorization", signed.authorization)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap())
+    }
+
+    /// Signs a Huawei GET of `path?query` at now + `offset_ms` (signed headers: host and
+    /// x-sdk-date, as the minimal APIG client does).
+    pub fn huawei_sign(
+        &self,
+        key: &keys::AccessKey,
+        path: &str,
+        query: &[(&str, &str)],
+        offset_ms: i64,
+    ) -> HuaweiSigned {
         let now = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(offset_ms);
         let date = now
             .format(&time::macros::format_description!(
@@ -439,24 +497,21 @@ impl TestServer {
         )
         .unwrap();
         let sig = hw_sig::signature(&key.secret, &date, &canonical);
-        let auth = format!(
+        let authorization = format!(
             "SDK-HMAC-SHA256 Access={}, SignedHeaders=host;x-sdk-date, Signature={sig}",
             key.id
         );
-        let url = if pairs.is_empty() {
-            format!("{}{path}", self.base)
+        let target = if pairs.is_empty() {
+            path.to_owned()
         } else {
-            format!("{}{path}?{}", self.base, encode_query(&pairs))
+            format!("{path}?{}", encode_query(&pairs))
         };
-        let resp = reqwest::Client::new()
-            .get(url)
-            .header("x-sdk-date", date)
-            .header("authorization", auth)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap())
+        HuaweiSigned {
+            host,
+            target,
+            date,
+            authorization,
+        }
     }
 
     /// A Huawei GET with `X-Auth-Token`.
