@@ -1,5 +1,6 @@
 //! Scan tasks created through the API (PublicCreateImageScanTask): what was asked, how far it is.
 
+use crate::sql::Tx;
 use crate::{Store, StoreError, TenantId};
 
 /// A scan task to create.
@@ -37,22 +38,48 @@ pub struct ScanTask {
 }
 
 impl Store {
-    /// Stores a new task in state INIT.
+    /// Stores a new task in state INIT, without a quota (see
+    /// [`Store::create_scan_task_within_quota`] for the API's path).
     pub fn create_scan_task(&self, tenant: TenantId, task: &NewScanTask) -> Result<(), StoreError> {
+        self.write(|tx| insert_task(tx, tenant, task))
+    }
+
+    /// Stores a new task in state INIT only if the tenant has fewer than `max_unfinished`
+    /// unfinished (INIT or PROCESSING) tasks, counting and inserting in one transaction.
+    /// Returns the number of unfinished tasks before the insert, or `None` (nothing stored)
+    /// when the quota is already used up.
+    ///
+    /// The transaction first updates the tenant's own row to itself. That takes the row's write
+    /// lock on PostgreSQL, so concurrent creates of one tenant queue there, and each count
+    /// (a new snapshot per statement under READ COMMITTED) sees the tasks the previous holder
+    /// committed; SQLite's write transactions are already serialised. Other tenants are not
+    /// blocked. A count inside the transaction alone would not do on PostgreSQL: two
+    /// transactions could both count 9 and both insert.
+    pub fn create_scan_task_within_quota(
+        &self,
+        tenant: TenantId,
+        task: &NewScanTask,
+        max_unfinished: i64,
+    ) -> Result<Option<i64>, StoreError> {
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO scan_tasks (tenant_id, task_uid, status, total_count, selection, collect_ms, created_ms) \
-                 VALUES ($1, $2, 'INIT', $3, $4, $5, $6)",
-                &[
-                    tenant.0.into(),
-                    task.task_uid.as_str().into(),
-                    task.total_count.into(),
-                    task.selection.to_string().into(),
-                    task.collect_ms.into(),
-                    crate::now_ms().into(),
-                ],
+            let locked = tx.execute(
+                "UPDATE tenants SET name = name WHERE id = $1",
+                &[tenant.0.into()],
             )?;
-            Ok(())
+            if locked == 0 {
+                return Err(StoreError::NotFound("tenant"));
+            }
+            let unfinished = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM scan_tasks WHERE tenant_id = $1 AND status IN ('INIT', 'PROCESSING')",
+                    &[tenant.0.into()],
+                )?
+                .int(0)?;
+            if unfinished >= max_unfinished {
+                return Ok(None);
+            }
+            insert_task(tx, tenant, task)?;
+            Ok(Some(unfinished))
         })
     }
 
@@ -94,4 +121,20 @@ impl Store {
             }))
         })
     }
+}
+
+fn insert_task(tx: &mut Tx<'_>, tenant: TenantId, task: &NewScanTask) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO scan_tasks (tenant_id, task_uid, status, total_count, selection, collect_ms, created_ms) \
+         VALUES ($1, $2, 'INIT', $3, $4, $5, $6)",
+        &[
+            tenant.0.into(),
+            task.task_uid.as_str().into(),
+            task.total_count.into(),
+            task.selection.to_string().into(),
+            task.collect_ms.into(),
+            crate::now_ms().into(),
+        ],
+    )?;
+    Ok(())
 }

@@ -192,6 +192,7 @@ pub(crate) fn pre_check(
 pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Result<Value, ApiError> {
     let sel = selection(p)?;
     let quota = &state.settings.scan_quota;
+    // A quick refusal before the coverage query; the insert below re-checks atomically.
     let unfinished = state
         .store
         .unfinished_scan_tasks(caller.tenant)
@@ -212,9 +213,11 @@ pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Resul
         return Err(quota_error());
     }
     let task_uid = uuid::Uuid::new_v4().simple().to_string();
-    state
+    // Counting and inserting in one store transaction: concurrent creates cannot both take
+    // the last free slot.
+    let unfinished = state
         .store
-        .create_scan_task(
+        .create_scan_task_within_quota(
             caller.tenant,
             &NewScanTask {
                 task_uid: task_uid.clone(),
@@ -222,8 +225,10 @@ pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Resul
                 total_count: cov.images,
                 collect_ms: state.settings.auth.clock.now_ms(),
             },
+            quota.max_unfinished_tasks,
         )
-        .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
+        .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?
+        .ok_or_else(quota_error)?;
     let task = state
         .store
         .scan_task(caller.tenant, &task_uid)
