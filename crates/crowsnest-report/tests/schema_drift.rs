@@ -3,6 +3,9 @@
 //! but not described, or described but never produced, fails the test. (The Python oracle in
 //! `oracles.rs` also validates values; this test needs no Python and names the drifting path.)
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod sample;
 
 use std::collections::BTreeSet;

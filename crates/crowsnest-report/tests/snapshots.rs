@@ -1,6 +1,9 @@
 //! Snapshots of the human table and the JSON report, the two outputs no outside validator can
 //! judge, plus the properties of the table that must hold whatever the snapshot says.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod sample;
 
 use crowsnest_report::{render, Format, RenderOptions};

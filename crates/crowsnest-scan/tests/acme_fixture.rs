@@ -2,6 +2,9 @@
 //! merged root filesystem, unpacked independently by umoci, is the oracle for dpkg-query,
 //! `pip list --path` and the npm package.json files.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;

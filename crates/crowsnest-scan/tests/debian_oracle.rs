@@ -6,6 +6,9 @@
 //! layer carries whiteouts for logsave's files and a rewritten `var/lib/dpkg/status`, which tests
 //! both the whiteouts and layer attribution.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
