@@ -107,14 +107,33 @@ async fn official_sdks_work_unchanged() {
     let Some(python) = sdk_python() else {
         return;
     };
-    let server = start().await;
+    // SQLite, then (one after the other: the venv is shared) a fresh PostgreSQL schema.
+    check_sdks(&python, &start().await).await;
+    if let Some(pg) = PgSchema::create() {
+        let url = pg.url.clone();
+        let store = std::thread::spawn(move || crowsnest_store::Store::open(&url).unwrap())
+            .join()
+            .unwrap();
+        assert_eq!(store.engine(), crowsnest_store::EngineKind::Postgres);
+        let server = start_on(store, Default::default(), Box::new(pg)).await;
+        check_sdks(&python, &server).await;
+        // The server task still holds the store when the runtime shuts down, and the last drop
+        // of a PostgreSQL pool must not happen on a runtime thread (the synchronous client
+        // panics there): a clone parked in a static is never dropped.
+        static KEEP: std::sync::Mutex<Vec<crowsnest_store::Store>> =
+            std::sync::Mutex::new(Vec::new());
+        KEEP.lock().unwrap().push(server.store.clone());
+    }
+}
+
+async fn check_sdks(python: &std::path::Path, server: &TestServer) {
     let seed = &server.seed;
 
     // Alibaba Security Center, with the ACS3 signature (the SDK's default) and the RPC one.
     let out = run(
-        &python,
+        python,
         "alibaba_sas.py",
-        &server,
+        server,
         &seed.a_all.id,
         &seed.a_all.secret,
         "",
@@ -157,9 +176,9 @@ async fn official_sdks_work_unchanged() {
         );
     }
     let wrong = run(
-        &python,
+        python,
         "alibaba_sas.py",
-        &server,
+        server,
         &seed.a_all.id,
         "wrong-secret",
         "",
@@ -173,9 +192,9 @@ async fn official_sdks_work_unchanged() {
         );
     }
     let denied = run(
-        &python,
+        python,
         "alibaba_sas.py",
-        &server,
+        server,
         &seed.a_none.id,
         &seed.a_none.secret,
         "",
@@ -186,16 +205,16 @@ async fn official_sdks_work_unchanged() {
         (Some(403), "NoPermission".into()),
         "{denied}"
     );
-    let missing = run(&python, "alibaba_sas.py", &server, "", "", "").await;
+    let missing = run(python, "alibaba_sas.py", server, "", "", "").await;
     // Without a key the SDK refuses to send anything.
     assert_eq!(
         missing["acs3"]["describe_default"]["error"]["code"], "InvalidCredentials",
         "{missing}"
     );
     let other = run(
-        &python,
+        python,
         "alibaba_sas.py",
-        &server,
+        server,
         &seed.b_all.id,
         &seed.b_all.secret,
         "",
@@ -208,9 +227,9 @@ async fn official_sdks_work_unchanged() {
 
     // Alibaba ECS.
     let out = run(
-        &python,
+        python,
         "alibaba_ecs.py",
-        &server,
+        server,
         &seed.a_all.id,
         &seed.a_all.secret,
         "",
@@ -238,9 +257,9 @@ async fn official_sdks_work_unchanged() {
         (Some(400), "DryRunOperation".into())
     );
     let wrong = run(
-        &python,
+        python,
         "alibaba_ecs.py",
-        &server,
+        server,
         &seed.a_all.id,
         "wrong",
         "",
@@ -254,9 +273,9 @@ async fn official_sdks_work_unchanged() {
 
     // Huawei HSS.
     let out = run(
-        &python,
+        python,
         "huawei_hss.py",
-        &server,
+        server,
         &seed.a_all.id,
         &seed.a_all.secret,
         "proj-a",
@@ -286,9 +305,9 @@ async fn official_sdks_work_unchanged() {
     assert_eq!(local["data_list"][0]["component_num"], 146);
     assert_eq!(out["local_filtered"]["ok"]["total_num"], 1, "{out}");
     let wrong = run(
-        &python,
+        python,
         "huawei_hss.py",
-        &server,
+        server,
         &seed.a_all.id,
         "wrong",
         "proj-a",
@@ -300,9 +319,9 @@ async fn official_sdks_work_unchanged() {
         "{wrong}"
     );
     let foreign = run(
-        &python,
+        python,
         "huawei_hss.py",
-        &server,
+        server,
         &seed.a_all.id,
         &seed.a_all.secret,
         "proj-b",
@@ -313,7 +332,7 @@ async fn official_sdks_work_unchanged() {
         (Some(403), "HSS.0003".into()),
         "{foreign}"
     );
-    let missing = run(&python, "huawei_hss.py", &server, "", "", "proj-a").await;
+    let missing = run(python, "huawei_hss.py", server, "", "", "proj-a").await;
     assert!(
         missing["registry_default"]["error"].is_object(),
         "{missing}"

@@ -25,7 +25,7 @@ pub struct TestServer {
     pub store: Store,
     /// The seeded data.
     pub seed: Seed,
-    _dir: tempfile::TempDir,
+    _dir: Box<dyn Send + Sync>,
 }
 
 /// What [`seed`] created.
@@ -282,7 +282,19 @@ pub fn seed(store: &Store) -> Seed {
 pub async fn start_with(settings: Settings) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_data_dir(&dir.path().join("data")).unwrap();
-    let seed = seed(&store);
+    start_on(store, settings, Box::new(dir)).await
+}
+
+/// Starts a server over `store` (fresh, migrated), seeding it; `keep` lives as long as the
+/// server (a temporary directory or a PostgreSQL schema guard).
+pub async fn start_on(store: Store, settings: Settings, keep: Box<dyn Send + Sync>) -> TestServer {
+    // The PostgreSQL client is synchronous and must not run on the async runtime's threads.
+    let seed = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || seed(&store))
+            .await
+            .unwrap()
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = AppState::with_settings(store.clone(), settings);
@@ -292,7 +304,64 @@ pub async fn start_with(settings: Settings) -> TestServer {
         addr,
         store,
         seed,
-        _dir: dir,
+        _dir: keep,
+    }
+}
+
+/// A schema of its own on the PostgreSQL server named by `CROWSNEST_TEST_POSTGRES`, dropped
+/// when this is. None (after saying why) when the variable is unset, unless CI requires it.
+pub struct PgSchema {
+    admin_url: String,
+    schema: String,
+    /// The server URL with the schema as search path.
+    pub url: String,
+}
+
+impl PgSchema {
+    /// A fresh schema, or None when no server is configured outside CI.
+    pub fn create() -> Option<PgSchema> {
+        let admin_url = match std::env::var("CROWSNEST_TEST_POSTGRES") {
+            Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
+            _ => {
+                assert!(
+                    !crowsnest_testkit::tools_required(),
+                    "CROWSNEST_TEST_POSTGRES is required under CI (CROWSNEST_REQUIRE_TOOLS=1)"
+                );
+                eprintln!("skipping the PostgreSQL run: CROWSNEST_TEST_POSTGRES is not set");
+                return None;
+            }
+        };
+        let schema = format!("api_{}", uuid::Uuid::new_v4().simple());
+        let (admin, create) = (admin_url.clone(), format!("CREATE SCHEMA {schema}"));
+        // On a plain thread: the synchronous client refuses to run inside the async runtime.
+        std::thread::spawn(move || {
+            let mut admin = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+            admin.batch_execute(&create).unwrap();
+        })
+        .join()
+        .unwrap();
+        let sep = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{sep}options=-csearch_path%3D{schema}");
+        Some(PgSchema {
+            admin_url,
+            schema,
+            url,
+        })
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (admin, drop) = (
+            self.admin_url.clone(),
+            format!("DROP SCHEMA {} CASCADE", self.schema),
+        );
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut admin) = postgres::Client::connect(&admin, postgres::NoTls) {
+                let _ = admin.batch_execute(&drop);
+            }
+        })
+        .join();
     }
 }
 
