@@ -32,7 +32,7 @@ fn import(config: &Config, args: DbImportArgs) -> Result<ExitCode> {
     let mut failed = false;
     for path in &args.paths {
         let summary = crowsnest_vulndb::import_path(&config.vulndb, path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))
+            .map_err(|e| crate::coded(e.code().as_str(), &e))
             .with_context(|| format!("importing {}", path.display()))?;
         print_import(path.display().to_string(), &summary);
         failed |= summary.errors > 0;
@@ -98,7 +98,7 @@ fn update(config: &Config, args: DbUpdateArgs) -> Result<ExitCode> {
         }
     };
     let summary = crowsnest_vulndb::update(&config.vulndb, &base, &ecosystems, &mut on_progress)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))
+        .map_err(|e| crate::coded(e.code().as_str(), &e))
         .context("updating the vulnerability database")?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
@@ -142,7 +142,7 @@ fn print_update(summary: &UpdateSummary) {
 
 fn status(config: &Config, args: DbStatusArgs) -> Result<ExitCode> {
     let status = crowsnest_vulndb::status(&config.vulndb)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+        .map_err(|e| crate::coded(e.code().as_str(), &e))?;
     let mut out = io::stdout().lock();
     match args.format.as_str() {
         "json" => {

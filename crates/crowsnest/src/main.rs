@@ -40,6 +40,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// An error whose message starts with its stable code, once.
+pub(crate) fn coded(code: &str, error: &dyn std::fmt::Display) -> anyhow::Error {
+    let text = error.to_string();
+    if text.starts_with(code) {
+        anyhow::anyhow!(text)
+    } else {
+        anyhow::anyhow!("{code}: {text}")
+    }
+}
+
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     use std::io::ErrorKind::BrokenPipe;
     error.chain().any(|cause| {

@@ -28,7 +28,7 @@ pub fn run(config: &Config, args: ScanArgs) -> Result<ExitCode> {
     let inventory = match (&args.image, &args.rootfs) {
         (_, Some(dir)) => scanner
             .scan_rootfs(dir)
-            .map_err(|e| coded(e.code().as_str(), &e))
+            .map_err(|e| crate::coded(e.code().as_str(), &e))
             .with_context(|| format!("scanning root filesystem {}", dir.display()))?,
         (Some(image), None) => {
             let bar = show_progress.then(new_bar);
@@ -53,7 +53,7 @@ pub fn run(config: &Config, args: ScanArgs) -> Result<ExitCode> {
                 bar.finish_and_clear();
             }
             result
-                .map_err(|e| coded(e.code().as_str(), &e))
+                .map_err(|e| crate::coded(e.code().as_str(), &e))
                 .with_context(|| format!("scanning {image}"))?
         }
         (None, None) => anyhow::bail!("name an image or --rootfs DIR"),
@@ -108,23 +108,13 @@ fn match_vulnerabilities(
         );
         return Ok((Vec::new(), None));
     }
-    let coded_db = |e: crowsnest_vulndb::VulnDbError| coded(e.code().as_str(), &e);
+    let coded_db = |e: crowsnest_vulndb::VulnDbError| crate::coded(e.code().as_str(), &e);
     let db = crowsnest_vulndb::VulnDb::open(&config.vulndb).map_err(coded_db)?;
     let info = db.status().map_err(coded_db)?.db_info();
     let findings = crowsnest_vulndb::match_inventory(&db, inventory)
         .map_err(coded_db)
         .context("matching against the vulnerability database")?;
     Ok((findings, Some(info)))
-}
-
-/// An error whose message starts with its stable code, once.
-fn coded(code: &str, error: &dyn std::fmt::Display) -> anyhow::Error {
-    let text = error.to_string();
-    if text.starts_with(code) {
-        anyhow::anyhow!(text)
-    } else {
-        anyhow::anyhow!("{code}: {text}")
-    }
 }
 
 fn parse_severities(words: &[String]) -> Result<Vec<Severity>> {
