@@ -14,13 +14,18 @@ pub const ACTIONS: &[&str] = &[
     crate::huawei::ACTION_LIST_LOCAL_IMAGES,
 ];
 
+/// Every action the server checks: the cloud operations' [`ACTIONS`] and the native API's.
+pub fn all_actions() -> impl Iterator<Item = &'static str> {
+    ACTIONS.iter().copied().chain(crate::native::actions())
+}
+
 /// Whether `action` is a policy statement this API understands: a known action, `service:*`
 /// for a known service, or `*`.
 pub fn is_known_action(action: &str) -> bool {
     action == "*"
-        || ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(action))
+        || all_actions().any(|a| a.eq_ignore_ascii_case(action))
         || action.strip_suffix(":*").is_some_and(|service| {
-            ACTIONS.iter().any(|a| {
+            all_actions().any(|a| {
                 a.split_once(':')
                     .is_some_and(|(s, _)| s.eq_ignore_ascii_case(service))
             })
@@ -98,6 +103,8 @@ mod tests {
         assert!(is_known_action("yundun-sas:*"));
         assert!(is_known_action("hss:*"));
         assert!(is_known_action("ecs:DescribeImages"));
+        assert!(is_known_action("crowsnest:*"));
+        assert!(is_known_action("crowsnest:ListKeys"));
         assert!(!is_known_action("oss:*"));
         assert!(!is_known_action("ecs:RunInstances"));
     }

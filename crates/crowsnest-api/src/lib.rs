@@ -10,6 +10,9 @@
 //!   [`alibaba::ecs`] (DescribeImages).
 //! - [`huawei`]: the REST routes under `/v5/{project_id}/image/…`, authenticated by
 //!   [`auth::huawei`] and scoped to the tenant owning the project.
+//! - [`native`]: the admin API under `/api/v1/` (health, the OpenAPI document, keys, the
+//!   vulnerability database's status), one file per resource, listed in
+//!   [`native::RESOURCES`].
 //! - [`keys`]: creating AccessKeys and tokens (what `crowsnest keys` calls).
 //! - [`error`]: the one error type, rendered in each cloud's envelope.
 //! - [`form`]: url-encoded pairs and the RFC 3986 encoding the signatures use.
@@ -25,8 +28,10 @@ pub mod error;
 pub mod form;
 pub mod huawei;
 pub mod keys;
+pub mod native;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -64,6 +69,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Scan-task limits.
     pub scan_quota: ScanQuota,
+    /// The vulnerability database file whose status `/api/v1/database/status` reports; None
+    /// when the server has none configured.
+    pub vulndb: Option<PathBuf>,
 }
 
 /// What every handler shares: the store and the settings.
@@ -102,8 +110,28 @@ pub fn router(state: AppState) -> Router {
             "/v5/{project_id}/image/local-repositories",
             get(huawei::list_local_images),
         )
+        .merge(native::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    let dialect = if uri.path().starts_with("/v5/") {
+        Dialect::Huawei
+    } else {
+        Dialect::Native
+    };
+    let code = match dialect {
+        Dialect::Huawei => huawei::CODE_INVALID_PARAMETER,
+        _ => native::CODE_METHOD_NOT_ALLOWED,
+    };
+    ApiError::new(
+        dialect,
+        StatusCode::METHOD_NOT_ALLOWED,
+        code,
+        format!("{} does not answer {method}", uri.path()),
+    )
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
@@ -118,7 +146,7 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
         ApiError::new(
             Dialect::Native,
             StatusCode::NOT_FOUND,
-            "not_found",
+            native::CODE_NOT_FOUND,
             format!("no route for {}", uri.path()),
         )
     }

@@ -5,7 +5,8 @@
 //!   engine-neutral types (BIGINT times in milliseconds, BIGINT 0/1 booleans, TEXT); each engine
 //!   binds [`Value`]s and returns [`Row`]s.
 //! - `migrations/*.sql` (applied by [`Store::open`]): the schema, one text for every engine.
-//! - [`tenants`]: tenants, Huawei project ids, AccessKeys with their policy actions, tokens and
+//! - [`tenants`]: tenants, Huawei project ids, AccessKeys with their policy actions (listed and
+//!   revoked per tenant for the native API), tokens and
 //!   the replay-protection nonces.
 //! - [`inventory`]: registries, repositories, images by digest (stored once, shared by every
 //!   tenant that has them), multi-arch children, tags (the "image instances" of the cloud APIs)
@@ -61,7 +62,7 @@ pub use inventory::{
 pub use seed::{SeedPlan, SeedReport};
 pub use sql::{EngineKind, Row, Value};
 pub use tasks::{NewScanTask, ScanTask};
-pub use tenants::{ApiKey, NewTenant, TenantId};
+pub use tenants::{ApiKey, ApiKeySummary, NewTenant, TenantId};
 pub use vm_images::{
     NewVmImage, OwnerAlias, VmImageCheck, VmImageDisk, VmImagePage, VmImageQuery, VmImageRow,
     VmImageSource,

@@ -34,6 +34,19 @@ pub struct ApiKey {
     pub enabled: bool,
 }
 
+/// An AccessKey as its owner sees it in a listing: never the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeySummary {
+    /// The public key id.
+    pub access_key_id: String,
+    /// The policy actions the key may call.
+    pub actions: Vec<String>,
+    /// False once the key is revoked.
+    pub enabled: bool,
+    /// When the key was created, ms since the epoch.
+    pub created_ms: i64,
+}
+
 impl ApiKey {
     /// Whether the key's policy allows `action` (`service:Operation`). A statement may be the
     /// exact action, `service:*`, or `*`.
@@ -145,6 +158,43 @@ impl Store {
             let n = tx.execute(
                 "UPDATE api_keys SET enabled = $1 WHERE access_key_id = $2",
                 &[enabled.into(), access_key_id.into()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound("api key"));
+            }
+            Ok(())
+        })
+    }
+
+    /// The AccessKeys of `tenant`, oldest first.
+    pub fn list_api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeySummary>, StoreError> {
+        self.read(|tx| {
+            tx.query(
+                "SELECT access_key_id, actions, enabled, created_ms FROM api_keys \
+                 WHERE tenant_id = $1 ORDER BY created_ms, id",
+                &[tenant.0.into()],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(ApiKeySummary {
+                    access_key_id: row.text(0)?,
+                    actions: split_actions(&row.text(1)?),
+                    enabled: row.bool(2)?,
+                    created_ms: row.int(3)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// Revokes (disables for good) an AccessKey of `tenant`. A key of another tenant is
+    /// [`StoreError::NotFound`], exactly as a key that does not exist, so that a caller cannot
+    /// learn which key ids other tenants hold.
+    pub fn revoke_api_key(&self, tenant: TenantId, access_key_id: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE api_keys SET enabled = 0 WHERE tenant_id = $1 AND access_key_id = $2",
+                &[tenant.0.into(), access_key_id.into()],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound("api key"));

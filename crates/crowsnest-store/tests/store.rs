@@ -267,6 +267,44 @@ fn keys_tokens_and_nonces(db: &TestDb) {
     assert!(store.claim_nonce("AK1", "n1", 101, 200).unwrap());
 }
 
+/// The native API lists and revokes keys by tenant; the tenant condition is in the SQL, so a
+/// key id of another tenant is neither listed nor revocable.
+fn keys_are_listed_and_revoked_per_tenant(db: &TestDb) {
+    let (store, a, b) = seeded(db);
+    store.create_api_key(a, "AK-A1", "s1", &["*"]).unwrap();
+    store
+        .create_api_key(a, "AK-A2", "s2", &["hss:*", "crowsnest:ListKeys"])
+        .unwrap();
+    store.create_api_key(b, "AK-B1", "s3", &["*"]).unwrap();
+    let ids = |t| -> Vec<String> {
+        store
+            .list_api_keys(t)
+            .unwrap()
+            .into_iter()
+            .map(|k| k.access_key_id)
+            .collect()
+    };
+    assert_eq!(ids(a), ["AK-A1", "AK-A2"]);
+    assert_eq!(ids(b), ["AK-B1"]);
+    let a2 = &store.list_api_keys(a).unwrap()[1];
+    assert_eq!(a2.actions, ["hss:*", "crowsnest:ListKeys"]);
+    assert!(a2.enabled && a2.created_ms > 0);
+
+    assert!(matches!(
+        store.revoke_api_key(a, "AK-B1"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.api_key("AK-B1").unwrap().unwrap().enabled);
+    assert!(matches!(
+        store.revoke_api_key(a, "AK-none"),
+        Err(StoreError::NotFound(_))
+    ));
+    store.revoke_api_key(a, "AK-A2").unwrap();
+    assert!(!store.api_key("AK-A2").unwrap().unwrap().enabled);
+    assert!(!store.list_api_keys(a).unwrap()[1].enabled);
+    assert!(store.list_api_keys(TenantId(i64::MAX)).unwrap().is_empty());
+}
+
 fn multiarch_children_carry_their_own_scans(db: &TestDb) {
     let (store, _a, _b) = seeded(db);
     let index = store
@@ -595,6 +633,7 @@ on_both_engines!(
     registry_uid_of_another_tenant_is_not_taken_over,
     filters_count_and_page,
     keys_tokens_and_nonces,
+    keys_are_listed_and_revoked_per_tenant,
     multiarch_children_carry_their_own_scans,
     placement_rows_carry_every_joined_field,
     filters_on_numbers_sets_and_negation,

@@ -25,7 +25,10 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
         .block_on(crowsnest_api::serve(crowsnest_api::ServeOptions {
             addr: args.listen,
             store,
-            settings: crowsnest_api::Settings::default(),
+            settings: crowsnest_api::Settings {
+                vulndb: Some(config.vulndb.clone()),
+                ..crowsnest_api::Settings::default()
+            },
         }))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(ExitCode::SUCCESS)
@@ -62,7 +65,9 @@ pub fn keys(config: &Config, command: KeysCommand) -> Result<ExitCode> {
         {
             anyhow::bail!(
                 "unknown action {bad:?}; known: {}",
-                crowsnest_api::keys::ACTIONS.join(", ")
+                crowsnest_api::keys::all_actions()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         Ok(())

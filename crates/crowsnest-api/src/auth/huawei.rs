@@ -43,32 +43,62 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
 }
 
-fn unauthenticated(detail: &str) -> ApiError {
-    ApiError::new(
-        Dialect::Huawei,
-        StatusCode::UNAUTHORIZED,
-        CODE_UNAUTHENTICATED,
-        format!("Incorrect IAM authentication information: {detail}"),
-    )
+/// Why a request was not authenticated, before it is rendered in an envelope: Huawei's for the
+/// `/v5/` operations, the native one for `/api/v1/`.
+#[derive(Debug)]
+pub enum AuthFailure {
+    /// The credentials are missing, malformed, wrong, stale or replayed; the text says which.
+    Unauthenticated(String),
+    /// The store failed while checking them.
+    Store(crowsnest_store::StoreError),
+}
+
+impl AuthFailure {
+    /// The failure in `dialect`'s envelope: 401 with `code`, or an internal error.
+    pub fn into_api_error(self, dialect: Dialect, code: &str) -> ApiError {
+        match self {
+            AuthFailure::Unauthenticated(detail) => ApiError::new(
+                dialect,
+                StatusCode::UNAUTHORIZED,
+                code,
+                format!("Incorrect IAM authentication information: {detail}"),
+            ),
+            AuthFailure::Store(e) => ApiError::internal(dialect, e),
+        }
+    }
+}
+
+fn unauthenticated(detail: &str) -> AuthFailure {
+    AuthFailure::Unauthenticated(detail.to_owned())
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Authenticates a Huawei request by token or by AK/SK signature.
+/// Authenticates a Huawei request by token or by AK/SK signature, in Huawei's envelope.
 pub fn authenticate(
     store: &Store,
     settings: &AuthSettings,
     req: &SignedRequest<'_>,
 ) -> Result<Caller, ApiError> {
+    verify(store, settings, req)
+        .map_err(|e| e.into_api_error(Dialect::Huawei, CODE_UNAUTHENTICATED))
+}
+
+/// Checks a request's `X-Auth-Token` or `SDK-HMAC-SHA256` signature and resolves its caller.
+pub fn verify(
+    store: &Store,
+    settings: &AuthSettings,
+    req: &SignedRequest<'_>,
+) -> Result<Caller, AuthFailure> {
     if let Some(token) = header(req.headers, "x-auth-token") {
         if token.is_empty() || token.len() > 32_768 {
             return Err(unauthenticated("the token is malformed"));
         }
         let found = store
             .token(token, settings.clock.now_ms())
-            .map_err(|e| ApiError::internal(Dialect::Huawei, e))?;
+            .map_err(AuthFailure::Store)?;
         let (tenant, actions) =
             found.ok_or_else(|| unauthenticated("the token is invalid or expired"))?;
         return Ok(Caller {
@@ -101,7 +131,7 @@ pub fn authenticate(
     }
     let key = store
         .api_key(&auth.access)
-        .map_err(|e| ApiError::internal(Dialect::Huawei, e))?
+        .map_err(AuthFailure::Store)?
         .filter(|k| k.enabled)
         .ok_or_else(|| unauthenticated("the access key is unknown or disabled"))?;
     let payload_hash = if req.body.is_empty() {
@@ -141,7 +171,7 @@ pub fn authenticate(
             settings.clock.now_ms(),
             ts.saturating_add(settings.max_skew_ms),
         )
-        .map_err(|e| ApiError::internal(Dialect::Huawei, e))?;
+        .map_err(AuthFailure::Store)?;
     if !fresh {
         return Err(unauthenticated(
             "the request was already received (replayed signature)",

@@ -2,6 +2,8 @@
 //! tenants, and clients that sign requests the way the clouds' SDKs do.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod python;
+
 use std::net::SocketAddr;
 
 use crowsnest_api::auth::{alibaba as ali_sig, huawei as hw_sig};
@@ -541,6 +543,20 @@ impl TestServer {
         query: &[(&str, &str)],
         offset_ms: i64,
     ) -> HuaweiSigned {
+        self.huawei_sign_request(key, "GET", path, query, b"", offset_ms)
+    }
+
+    /// Signs a Huawei-style `method` request of `path?query` with `body` at now + `offset_ms`.
+    pub fn huawei_sign_request(
+        &self,
+        key: &keys::AccessKey,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &[u8],
+        offset_ms: i64,
+    ) -> HuaweiSigned {
+        use sha2::Digest as _;
         let now = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(offset_ms);
         let date = now
             .format(&time::macros::format_description!(
@@ -557,12 +573,12 @@ impl TestServer {
         headers.insert("x-sdk-date", date.parse().unwrap());
         let signed: Vec<String> = vec!["host".into(), "x-sdk-date".into()];
         let canonical = hw_sig::canonical_request(
-            "GET",
+            method,
             path,
             &pairs,
             &headers,
             &signed,
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            &hex::encode(sha2::Sha256::digest(body)),
         )
         .unwrap();
         let sig = hw_sig::signature(&key.secret, &date, &canonical);

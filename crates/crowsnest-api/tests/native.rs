@@ -1,0 +1,530 @@
+//! The native admin API under `/api/v1/` against a real server: every endpoint with valid,
+//! missing and wrong credentials, tenant isolation of keys, and the served OpenAPI document
+//! checked by openapi-spec-validator, with every response seen here checked against it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crowsnest_api::keys::AccessKey;
+use crowsnest_api::native;
+use crowsnest_api::Settings;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::python::{scripts_dir, sdk_python};
+use support::*;
+
+/// How a request authenticates.
+#[derive(Clone, Copy)]
+enum Cred<'a> {
+    Nothing,
+    Token(&'a str),
+    Key(&'a AccessKey),
+}
+
+/// One response, kept for checking against the OpenAPI document.
+struct Sample {
+    method: &'static str,
+    /// The path as the document spells it (`/api/v1/keys/{access_key_id}`).
+    template: &'static str,
+    status: u16,
+    body: Option<Value>,
+}
+
+struct Client<'s> {
+    server: &'s TestServer,
+    samples: Vec<Sample>,
+}
+
+impl Client<'_> {
+    /// Sends `method path` with `body`, records the response and returns it.
+    async fn call(
+        &mut self,
+        cred: Cred<'_>,
+        method: &'static str,
+        template: &'static str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).unwrap())
+            .unwrap_or_default();
+        let mut req = reqwest::Client::new().request(
+            method.to_ascii_uppercase().parse().unwrap(),
+            format!("{}{path}", self.server.base),
+        );
+        match cred {
+            Cred::Nothing => {}
+            Cred::Token(t) => req = req.header("x-auth-token", t),
+            Cred::Key(key) => {
+                let signed = self
+                    .server
+                    .huawei_sign_request(key, method, path, &[], &bytes, 0);
+                req = req
+                    .header("x-sdk-date", signed.date)
+                    .header("authorization", signed.authorization);
+            }
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json").body(bytes);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let value: Option<Value> = (!text.is_empty()).then(|| {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}"))
+        });
+        self.samples.push(Sample {
+            method,
+            template,
+            status: status.as_u16(),
+            body: value.clone(),
+        });
+        (status, value.unwrap_or(Value::Null))
+    }
+}
+
+fn code(body: &Value) -> &str {
+    assert!(
+        body["message"].is_string() && body["request_id"].is_string(),
+        "not the native envelope: {body}"
+    );
+    body["code"].as_str().unwrap_or_default()
+}
+
+/// A vulnerability database built from two small OSV fixture archives.
+fn vulndb(dir: &Path) -> PathBuf {
+    let db = dir.join("vulndb.sqlite");
+    for eco in ["Maven", "npm"] {
+        let zip = crowsnest_testkit::fixture(&format!("osv/{eco}/all.zip"));
+        crowsnest_vulndb::import_path(&db, &zip).unwrap();
+    }
+    db
+}
+
+/// How many OSV records an archive holds, counted by Python's zipfile (the oracle).
+fn zip_records(python: &Path, eco: &str) -> u64 {
+    let zip = crowsnest_testkit::fixture(&format!("osv/{eco}/all.zip"));
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sys, zipfile; print(sum(n.endswith('.json') for n in zipfile.ZipFile(sys.argv[1]).namelist()))",
+        ])
+        .arg(zip)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_api_endpoints_auth_and_openapi() {
+    let Some(python) = sdk_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = vulndb(dir.path());
+    let server = start_with(Settings {
+        vulndb: Some(db),
+        ..Settings::default()
+    })
+    .await;
+    let seed = &server.seed;
+    let store = server.store.clone();
+    let (a, b) = (seed.a, seed.b);
+    let (token, b_token) = tokio::task::spawn_blocking(move || {
+        (
+            crowsnest_api::keys::create_token(&store, a, &["crowsnest:*"], 3_600_000).unwrap(),
+            crowsnest_api::keys::create_token(&store, b, &["*"], 3_600_000).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    let mut c = Client {
+        server: &server,
+        samples: Vec::new(),
+    };
+
+    // Health and the document need no credentials.
+    let (status, health) = c
+        .call(
+            Cred::Nothing,
+            "get",
+            "/api/v1/health",
+            "/api/v1/health",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["store"]["engine"], "sqlite");
+    let schema_version = {
+        let store = server.store.clone();
+        tokio::task::spawn_blocking(move || store.schema_version().unwrap())
+            .await
+            .unwrap()
+    };
+    assert_eq!(health["store"]["schema_version"], schema_version);
+    assert_eq!(health["vulndb"]["present"], true);
+    let (status, document) = c
+        .call(
+            Cred::Nothing,
+            "get",
+            "/api/v1/openapi.json",
+            "/api/v1/openapi.json",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(document["openapi"], "3.1.0");
+
+    // Listing keys: a token, a signature, none, wrong ones, a policy without the action.
+    let (status, list) = c
+        .call(
+            Cred::Token(&token),
+            "get",
+            "/api/v1/keys",
+            "/api/v1/keys",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let ids: Vec<&str> = list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["access_key_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [seed.a_all.id.as_str(), seed.a_none.id.as_str()]);
+    assert!(
+        !list.to_string().contains(&seed.a_all.secret),
+        "a listing must never show a secret"
+    );
+    let (status, signed) = c
+        .call(
+            Cred::Key(&seed.a_all),
+            "get",
+            "/api/v1/keys",
+            "/api/v1/keys",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{signed}");
+    assert_eq!(signed["keys"], list["keys"]);
+    for (cred, why) in [
+        (Cred::Nothing, "no credentials"),
+        (Cred::Token("cn1.not-a-token"), "an unknown token"),
+        (
+            Cred::Key(&AccessKey {
+                id: seed.a_all.id.clone(),
+                secret: "wrong-secret".into(),
+            }),
+            "a wrong secret",
+        ),
+    ] {
+        let (status, body) = c
+            .call(cred, "get", "/api/v1/keys", "/api/v1/keys", None)
+            .await;
+        assert_eq!(status, 401, "{why}: {body}");
+        assert_eq!(code(&body), native::CODE_UNAUTHENTICATED, "{why}");
+    }
+    let (status, body) = c
+        .call(
+            Cred::Key(&seed.a_none),
+            "get",
+            "/api/v1/keys",
+            "/api/v1/keys",
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(code(&body), native::CODE_FORBIDDEN);
+
+    // Creating: the secret comes back once and works; bad bodies and escalation are refused.
+    let (status, created) = c
+        .call(
+            Cred::Token(&token),
+            "post",
+            "/api/v1/keys",
+            "/api/v1/keys",
+            Some(&json!({ "actions": ["crowsnest:ListKeys", "crowsnest:RevokeKey"] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let new_key = AccessKey {
+        id: created["access_key_id"].as_str().unwrap().to_owned(),
+        secret: created["access_key_secret"].as_str().unwrap().to_owned(),
+    };
+    let (status, list) = c
+        .call(
+            Cred::Key(&new_key),
+            "get",
+            "/api/v1/keys",
+            "/api/v1/keys",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["keys"].as_array().unwrap().len(), 3);
+    assert_eq!(list["keys"][2]["access_key_id"], new_key.id.as_str());
+    assert_eq!(list["keys"][2]["enabled"], true);
+    for (body, why) in [
+        (json!({ "actions": [] }), "no actions"),
+        (json!({ "actions": ["oss:GetObject"] }), "an unknown action"),
+        (json!({ "actions": ["*"] }), "more than the caller holds"),
+        (
+            json!({ "actions": ["hss:*"] }),
+            "another service than the caller's",
+        ),
+        (
+            json!({ "action": ["crowsnest:ListKeys"] }),
+            "a misspelt field",
+        ),
+        (json!("crowsnest:ListKeys"), "not an object"),
+    ] {
+        let (status, resp) = c
+            .call(
+                Cred::Token(&token),
+                "post",
+                "/api/v1/keys",
+                "/api/v1/keys",
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 400, "{why}: {resp}");
+        assert_eq!(code(&resp), native::CODE_INVALID_PARAMETER, "{why}");
+    }
+    // The new key holds ListKeys and RevokeKey only.
+    let (status, body) = c
+        .call(
+            Cred::Key(&new_key),
+            "post",
+            "/api/v1/keys",
+            "/api/v1/keys",
+            Some(&json!({ "actions": ["crowsnest:ListKeys"] })),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+
+    // Revoking: another tenant's key is not found and stays enabled; one's own key stops working.
+    let b_path = format!("/api/v1/keys/{}", seed.b_all.id);
+    let (status, body) = c
+        .call(
+            Cred::Token(&token),
+            "delete",
+            "/api/v1/keys/{access_key_id}",
+            &b_path,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(code(&body), native::CODE_NOT_FOUND);
+    let (status, b_list) = c
+        .call(
+            Cred::Token(&b_token),
+            "get",
+            "/api/v1/keys",
+            "/api/v1/keys",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(b_list["keys"].as_array().unwrap().len(), 1, "{b_list}");
+    assert_eq!(b_list["keys"][0]["access_key_id"], seed.b_all.id.as_str());
+    assert_eq!(b_list["keys"][0]["enabled"], true);
+    let own_path = format!("/api/v1/keys/{}", new_key.id);
+    let (status, body) = c
+        .call(
+            Cred::Nothing,
+            "delete",
+            "/api/v1/keys/{access_key_id}",
+            &own_path,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let (status, body) = c
+        .call(
+            Cred::Key(&new_key),
+            "delete",
+            "/api/v1/keys/{access_key_id}",
+            &own_path,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = c
+        .call(
+            Cred::Key(&new_key),
+            "get",
+            "/api/v1/keys",
+            "/api/v1/keys",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let (_, list) = c
+        .call(
+            Cred::Token(&token),
+            "get",
+            "/api/v1/keys",
+            "/api/v1/keys",
+            None,
+        )
+        .await;
+    assert_eq!(list["keys"][2]["enabled"], false, "{list}");
+
+    // The vulnerability database's status, against the archives' own record counts.
+    let (status, body) = c
+        .call(
+            Cred::Nothing,
+            "get",
+            "/api/v1/database/status",
+            "/api/v1/database/status",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let (status, db) = c
+        .call(
+            Cred::Key(&seed.a_all),
+            "get",
+            "/api/v1/database/status",
+            "/api/v1/database/status",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{db}");
+    let (maven, npm) = (zip_records(&python, "Maven"), zip_records(&python, "npm"));
+    assert_eq!(db["ecosystems"]["Maven"], maven, "{db}");
+    assert_eq!(db["ecosystems"]["npm"], npm, "{db}");
+    assert_eq!(db["records"], maven + npm);
+    assert!(db["updated_at"].as_str().unwrap().starts_with("20"), "{db}");
+    assert_eq!(
+        db["sources"][0]["source"], "all.zip",
+        "no server paths: {db}"
+    );
+    let (status, body) = c
+        .call(
+            Cred::Key(&seed.a_none),
+            "get",
+            "/api/v1/database/status",
+            "/api/v1/database/status",
+            None,
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+
+    // Wrong routes and methods answer in the same envelope.
+    let (status, body) = c
+        .call(
+            Cred::Token(&token),
+            "put",
+            "/api/v1/keys",
+            "/api/v1/keys",
+            None,
+        )
+        .await;
+    assert_eq!(status, 405);
+    assert_eq!(code(&body), native::CODE_METHOD_NOT_ALLOWED);
+    c.samples.pop(); // PUT is not an operation of the document.
+    let resp = reqwest::get(format!("{}/api/v1/no-such-thing", server.base))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(code(&body), native::CODE_NOT_FOUND);
+
+    // Every documented operation was exercised, and the validator accepts the document and
+    // every response above.
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            assert!(
+                c.samples
+                    .iter()
+                    .any(|s| s.template == path && s.method == method && s.status < 300),
+                "{method} {path} was never exercised successfully"
+            );
+        }
+    }
+    let samples: Vec<Value> = c
+        .samples
+        .iter()
+        .map(|s| json!({ "method": s.method, "path": s.template, "status": s.status, "body": s.body }))
+        .collect();
+    let doc_file = dir.path().join("openapi.json");
+    let samples_file = dir.path().join("samples.json");
+    std::fs::write(&doc_file, document.to_string()).unwrap();
+    std::fs::write(&samples_file, serde_json::to_vec(&samples).unwrap()).unwrap();
+    let out = Command::new(&python)
+        .arg(scripts_dir().join("validate_openapi.py"))
+        .arg(&doc_file)
+        .arg(&samples_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator refused the document: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["errors"], json!([]), "{report}");
+    assert_eq!(report["checked"], c.samples.len(), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_vulnerability_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(Settings {
+        vulndb: Some(dir.path().join("absent.sqlite")),
+        ..Settings::default()
+    })
+    .await;
+    let health: Value = reqwest::get(format!("{}/api/v1/health", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["vulndb"]["present"], false, "{health}");
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/database/status", server.base))
+        .header("x-auth-token", &server.seed.a_token)
+        .send()
+        .await
+        .unwrap();
+    // The seeded token holds hss:* only: authenticated, but not allowed.
+    assert_eq!(resp.status(), 403);
+    let signed = server.huawei_sign_request(
+        &server.seed.a_all,
+        "GET",
+        "/api/v1/database/status",
+        &[],
+        b"",
+        0,
+    );
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/database/status", server.base))
+        .header("x-sdk-date", signed.date)
+        .header("authorization", signed.authorization)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(code(&body), native::CODE_VULNDB_MISSING);
+}
