@@ -40,6 +40,8 @@ pub enum SourceKind {
     Rootfs,
     /// An image pulled from a registry.
     Registry,
+    /// A VM disk image (raw or qcow2), read through its root filesystem.
+    VmDisk,
 }
 
 /// Where the scanned image came from and what it is.

@@ -136,6 +136,31 @@ impl Scanner {
         Ok(self.inventory(&fs, info, None))
     }
 
+    /// Scans any read-only filesystem view (a VM disk's root filesystem, for one): OS
+    /// detection and every cataloger, as for an image, without layer attribution (a
+    /// filesystem has one layer). The view's own problems go in `diagnostics`.
+    pub fn scan_fs(
+        &self,
+        fs: &dyn ImageFs,
+        source: SourceInfo,
+        diagnostics: Vec<Diagnostic>,
+    ) -> Inventory {
+        let span = tracing::info_span!("scan", fs = %source.reference);
+        let _enter = span.enter();
+        let distro = os_release::detect(fs);
+        let (packages, catalog_diagnostics) = self.catalog_all(fs, None, distro.as_ref());
+        let mut all = diagnostics;
+        all.extend(catalog_diagnostics);
+        Inventory {
+            source,
+            distro,
+            layers: Vec::new(),
+            config: None,
+            packages,
+            diagnostics: all,
+        }
+    }
+
     /// Runs OS detection and the catalogers over a merged view and assembles the inventory.
     fn inventory(
         &self,
@@ -146,8 +171,29 @@ impl Scanner {
         let distro = os_release::detect(fs);
         let layers = fs.layers().to_vec();
         let mut diagnostics: Vec<Diagnostic> = fs.diagnostics().to_vec();
-        let mut packages = Vec::new();
+        let (packages, catalog_diagnostics) = self.catalog_all(fs, Some(fs), distro.as_ref());
+        diagnostics.extend(catalog_diagnostics);
+        Inventory {
+            source,
+            distro,
+            layers,
+            config,
+            packages,
+            diagnostics,
+        }
+    }
 
+    /// Every cataloger over the files it wants in `fs`; with `merged`, each package is also
+    /// attributed to the layer that introduced it. Packages come back with purls, sorted.
+    fn catalog_all(
+        &self,
+        fs: &dyn ImageFs,
+        merged: Option<&MergedFs>,
+        distro: Option<&Distro>,
+    ) -> (Vec<Package>, Vec<Diagnostic>) {
+        let mut diagnostics = Vec::new();
+        let mut packages = Vec::new();
+        let layers = merged.map(|m| m.layers().to_vec()).unwrap_or_default();
         let wanted: Vec<(ImagePath, FileMeta)> = fs
             .entries()
             .filter(|(_, m)| m.kind == FileKind::Regular)
@@ -160,25 +206,27 @@ impl Scanner {
                 if !cataloger.wants(path, meta) {
                     continue;
                 }
-                match self.catalog_file(cataloger.as_ref(), fs, path, meta, distro.as_ref()) {
+                match self.catalog_file(cataloger.as_ref(), fs, path, meta, distro) {
                     Ok(mut found) => {
-                        attribution::attribute_layers(
-                            &mut found,
-                            path,
-                            meta,
-                            fs,
-                            &layers,
-                            |older| {
-                                self.catalog_version(
-                                    cataloger.as_ref(),
-                                    fs,
-                                    path,
-                                    meta,
-                                    older,
-                                    distro.as_ref(),
-                                )
-                            },
-                        );
+                        if let Some(merged) = merged {
+                            attribution::attribute_layers(
+                                &mut found,
+                                path,
+                                meta,
+                                merged,
+                                &layers,
+                                |older| {
+                                    self.catalog_version(
+                                        cataloger.as_ref(),
+                                        merged,
+                                        path,
+                                        meta,
+                                        older,
+                                        distro,
+                                    )
+                                },
+                            );
+                        }
                         packages.extend(found);
                     }
                     Err(e) => diagnostics.push(Diagnostic {
@@ -189,21 +237,14 @@ impl Scanner {
                 }
             }
         }
-        finish_packages(&mut packages, distro.as_ref());
-        Inventory {
-            source,
-            distro,
-            layers,
-            config,
-            packages,
-            diagnostics,
-        }
+        finish_packages(&mut packages, distro);
+        (packages, diagnostics)
     }
 
     fn catalog_file(
         &self,
         cataloger: &dyn Cataloger,
-        fs: &MergedFs,
+        fs: &dyn ImageFs,
         path: &ImagePath,
         meta: &FileMeta,
         distro: Option<&Distro>,

@@ -6,6 +6,8 @@
 //! under CI (`CROWSNEST_REQUIRE_TOOLS=1`, set by `.ci/run`) a missing tool fails the test, so a
 //! green CI run never hides a skipped oracle.
 
+pub mod disk;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
