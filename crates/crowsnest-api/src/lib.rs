@@ -162,12 +162,20 @@ pub struct ServeOptions {
     pub settings: Settings,
 }
 
-/// Binds `opts.addr` and serves until the process ends.
-pub async fn serve(opts: ServeOptions) -> Result<(), ApiError> {
+/// Binds `opts.addr` and serves until `shutdown` completes.
+pub async fn serve(
+    opts: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ApiError> {
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await
         .map_err(|e| ApiError::startup(format!("cannot listen on {}: {e}", opts.addr)))?;
-    serve_listener(listener, AppState::with_settings(opts.store, opts.settings)).await
+    serve_until(
+        listener,
+        AppState::with_settings(opts.store, opts.settings),
+        shutdown,
+    )
+    .await
 }
 
 /// Serves on an already bound listener (tests bind `127.0.0.1:0` and read the port first).
@@ -175,10 +183,22 @@ pub async fn serve_listener(
     listener: tokio::net::TcpListener,
     state: AppState,
 ) -> Result<(), ApiError> {
+    serve_until(listener, state, std::future::pending()).await
+}
+
+/// Serves on `listener` until `shutdown` completes, then finishes the requests in flight and
+/// returns. The store is dropped here, on the async runtime; the store makes that safe for
+/// PostgreSQL too (its synchronous clients are closed on a thread of their own).
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ApiError> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "crowsnest API listening");
     }
     axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| ApiError::startup(format!("server stopped: {e}")))
 }

@@ -76,12 +76,6 @@ async fn official_sdks_work_unchanged() {
         assert_eq!(store.engine(), crowsnest_store::EngineKind::Postgres);
         let server = start_on(store, Default::default(), Box::new(pg)).await;
         check_sdks(&python, &server).await;
-        // The server task still holds the store when the runtime shuts down, and the last drop
-        // of a PostgreSQL pool must not happen on a runtime thread (the synchronous client
-        // panics there): a clone parked in a static is never dropped.
-        static KEEP: std::sync::Mutex<Vec<crowsnest_store::Store>> =
-            std::sync::Mutex::new(Vec::new());
-        KEEP.lock().unwrap().push(server.store.clone());
     }
 }
 

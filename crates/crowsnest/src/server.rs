@@ -8,7 +8,7 @@ use crowsnest_store::{NewTenant, TenantId};
 use crate::cli::{DevCommand, KeysCommand, ServeArgs, TenantsCommand};
 use crate::config::Config;
 
-/// Runs the HTTP API until the process is stopped.
+/// Runs the HTTP API until SIGINT or SIGTERM, then finishes the requests in flight.
 pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     let store = config.open_store(&args.store)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -22,16 +22,37 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
         store.engine()
     );
     runtime
-        .block_on(crowsnest_api::serve(crowsnest_api::ServeOptions {
-            addr: args.listen,
-            store,
-            settings: crowsnest_api::Settings {
-                vulndb: Some(config.vulndb.clone()),
-                ..crowsnest_api::Settings::default()
+        .block_on(crowsnest_api::serve(
+            crowsnest_api::ServeOptions {
+                addr: args.listen,
+                store,
+                settings: crowsnest_api::Settings {
+                    vulndb: Some(config.vulndb.clone()),
+                    ..crowsnest_api::Settings::default()
+                },
             },
-        }))
+            stop_signal(),
+        ))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("crowsnest API stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (what service managers send).
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            // Without a SIGTERM handler the default action (exit) still stops the server.
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
 }
 
 /// `crowsnest tenants create`.

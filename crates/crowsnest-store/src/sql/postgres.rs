@@ -8,6 +8,7 @@
 //! API; async callers already call the store from blocking threads.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::types::{ToSql, Type};
@@ -52,10 +53,34 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
-/// A pool of connections to one PostgreSQL database.
+/// A pool of connections to one PostgreSQL database. Clones share it; the last one closes it.
 #[derive(Clone)]
 pub(crate) struct PgPool {
-    pool: r2d2::Pool<Manager>,
+    owner: Arc<PoolOwner>,
+}
+
+/// Owns the r2d2 pool so that closing it can be moved off the caller's thread.
+struct PoolOwner {
+    /// Always Some until [`Drop`] takes it.
+    pool: Option<r2d2::Pool<Manager>>,
+}
+
+impl Drop for PoolOwner {
+    fn drop(&mut self) {
+        // Each synchronous `postgres::Client` runs a private tokio runtime, and closing one
+        // blocks on it, which panics on a thread that belongs to another runtime: a server's
+        // store is dropped on an async worker when it shuts down. A plain thread has no
+        // runtime, so the idle connections are closed there; joining keeps the close orderly
+        // (the server sees each Terminate before the process goes on).
+        if let Some(pool) = self.pool.take() {
+            if let Ok(closer) = std::thread::Builder::new()
+                .name("crowsnest-pg-close".into())
+                .spawn(move || drop(pool))
+            {
+                let _ = closer.join();
+            }
+        }
+    }
 }
 
 impl PgPool {
@@ -77,7 +102,9 @@ impl PgPool {
             .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(30))
             .build(Manager { config })?;
-        Ok(PgPool { pool })
+        Ok(PgPool {
+            owner: Arc::new(PoolOwner { pool: Some(pool) }),
+        })
     }
 
     fn with_tx<T>(
@@ -85,7 +112,12 @@ impl PgPool {
         read_only: bool,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.pool.get()?;
+        let pool = self
+            .owner
+            .pool
+            .as_ref()
+            .ok_or_else(|| StoreError::Corrupt("the PostgreSQL pool is closed".into()))?;
+        let mut conn = pool.get()?;
         let PgConn { client, statements } = &mut *conn;
         let tx = client.build_transaction().read_only(read_only).start()?;
         run_in(Tx::Postgres(PgTx { tx, statements }), f)
