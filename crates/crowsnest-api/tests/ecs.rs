@@ -177,19 +177,73 @@ async fn describe_images_rules() {
             vec![("RegionId", "cn-hangzhou"), ("Usage", "instance")],
             |v| assert_eq!(ids(v), ["m-acustom1"]),
         ),
+        // The document: images in the default resource group are listed whatever group is
+        // asked for; only images in another group drop out.
         (
-            "resource group",
+            "resource group keeps the default group",
             vec![("RegionId", "cn-hangzhou"), ("ResourceGroupId", "rg-a")],
-            |v| assert_eq!(ids(v), ["m-acustom1"]),
+            |v| assert_eq!(ids(v), ["m-bcommunity", "m-acustom1", "m-mkt1", "m-sys1"]),
         ),
         (
-            "instance type accepted",
+            "another resource group",
+            vec![("RegionId", "cn-hangzhou"), ("ResourceGroupId", "rg-b")],
+            |v| assert_eq!(ids(v), ["m-bcommunity", "m-bshared", "m-mkt1", "m-sys1"]),
+        ),
+        (
+            "unknown resource group: the default group only",
+            vec![("RegionId", "cn-hangzhou"), ("ResourceGroupId", "rg-none")],
+            |v| assert_eq!(ids(v), ["m-bcommunity", "m-mkt1", "m-sys1"]),
+        ),
+        // InstanceType filters: an x86 type cannot run the arm64 image, an ARM type only it.
+        (
+            "x86 instance type",
             vec![
                 ("RegionId", "cn-hangzhou"),
                 ("InstanceType", "ecs.g5.large"),
                 ("ActionType", "CreateEcs"),
             ],
-            |v| assert_eq!(v["TotalCount"], 5),
+            |v| assert_eq!(ids(v), ["m-bcommunity", "m-bshared", "m-mkt1", "m-sys1"]),
+        ),
+        (
+            "ARM instance type",
+            vec![
+                ("RegionId", "cn-hangzhou"),
+                ("InstanceType", "ecs.g6r.large"),
+            ],
+            |v| assert_eq!(ids(v), ["m-acustom1"]),
+        ),
+        (
+            "I/O optimised instance type needs an I/O optimised image",
+            vec![
+                ("RegionId", "cn-shanghai"),
+                ("InstanceType", "ecs.g5.large"),
+            ],
+            |v| assert_eq!(v["TotalCount"], 0),
+        ),
+        (
+            "first-generation instance type takes images without I/O optimisation",
+            vec![
+                ("RegionId", "cn-shanghai"),
+                ("InstanceType", "ecs.t1.small"),
+            ],
+            |v| assert_eq!(ids(v), ["m-syssh"]),
+        ),
+        (
+            "IsSupportIoOptimized",
+            vec![
+                ("RegionId", "cn-shanghai"),
+                ("IsSupportIoOptimized", "false"),
+            ],
+            |v| assert_eq!(ids(v), ["m-syssh"]),
+        ),
+        (
+            "instance type and architecture together",
+            vec![
+                ("RegionId", "cn-hangzhou"),
+                ("InstanceType", "ecs.c8y.xlarge"),
+                ("Architecture", "x86_64"),
+            ],
+            |v| assert_eq!(v["TotalCount"], 0),
         ),
         (
             "tag key and value",

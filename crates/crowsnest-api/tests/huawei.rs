@@ -111,6 +111,28 @@ async fn list_registry_images_rules() {
         ("image name", vec![("image_name", "web_app")], |v| {
             assert_eq!(v["total_num"], 3)
         }),
+        // The document gives image_name no partial or case-insensitive matching (unlike
+        // ListLocalImages), so it is an exact, case-sensitive match.
+        (
+            "image name is case sensitive",
+            vec![("image_name", "WEB_APP")],
+            |v| assert_eq!(v["total_num"], 0),
+        ),
+        (
+            "image name is not partial",
+            vec![("image_name", "web")],
+            |v| assert_eq!(v["total_num"], 0),
+        ),
+        (
+            "image name keeps its case",
+            vec![("image_name", "Nginx")],
+            |v| assert_eq!(v["total_num"], 1),
+        ),
+        (
+            "image name other case",
+            vec![("image_name", "nginx")],
+            |v| assert_eq!(v["total_num"], 0),
+        ),
         ("image version", vec![("image_version", "latest")], |v| {
             assert_eq!(names(v), ["web_app:latest"])
         }),

@@ -204,8 +204,13 @@ pub struct VmImageQuery {
     pub is_support_io_optimized: Option<bool>,
     /// cloud-init support.
     pub is_support_cloudinit: Option<bool>,
-    /// Resource group.
+    /// Resource group. Images in the default resource group (stored as `''`, which platform
+    /// images also have) match whatever group is asked for, as DescribeImages documents.
     pub resource_group_id: Option<String>,
+    /// Usable on an instance type: the image's architecture is one of these (empty: any).
+    pub instance_architectures: Vec<String>,
+    /// Usable on an I/O optimised instance type: the image must support I/O optimisation.
+    pub instance_io_optimized: bool,
     /// Every (key, value) must be a tag of the image; a None value matches any value.
     pub tags: Vec<(String, Option<String>)>,
     /// Created at or after, ms.
@@ -378,13 +383,22 @@ fn vm_where(tenant: TenantId, q: &VmImageQuery) -> (String, Vec<Value>) {
     };
     any_of(&mut params, "v.status", &q.statuses);
     any_of(&mut params, "v.image_id", &q.image_ids);
+    any_of(&mut params, "v.architecture", &q.instance_architectures);
+    if q.instance_io_optimized {
+        parts.push("v.is_support_io_optimized = 1".into());
+    }
+    if let Some(group) = &q.resource_group_id {
+        let p = bind(&mut params, group.as_str().into());
+        parts.push(format!(
+            "(v.resource_group_id = {p} OR v.resource_group_id = '')"
+        ));
+    }
     let text_eq = [
         ("v.image_name", &q.image_name),
         ("v.image_family", &q.image_family),
         ("v.os_type", &q.os_type),
         ("v.architecture", &q.architecture),
         ("v.usage", &q.usage),
-        ("v.resource_group_id", &q.resource_group_id),
     ];
     for (column, value) in text_eq {
         if let Some(v) = value {

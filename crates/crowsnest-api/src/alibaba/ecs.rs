@@ -177,6 +177,22 @@ fn valid_instance_type(s: &str) -> bool {
     parts.next() == Some("ecs") && ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
 }
 
+/// What an instance type needs of an image: the architectures it runs (ARM families for
+/// arm64 images, every other family x86_64 and 32-bit i386 ones) and whether it is I/O
+/// optimised (every family since the first generation is). Crowsnest does not hold
+/// Alibaba's instance-type catalogue, so the family name decides: a generation number followed
+/// by `r` (Kunpeng: g6r, c6r), `y` or `m` (Yitian: g8y, c8y, g8m) is ARM.
+fn instance_needs(instance_type: &str) -> (&'static [&'static str], bool) {
+    const FIRST_GENERATION: &[&str] = &["t1", "s1", "s2", "s3", "m1", "m2", "c1", "c2", "n1", "n2"];
+    let family = instance_type.split('.').nth(1).unwrap_or_default();
+    let family = family.strip_prefix("ebm").unwrap_or(family);
+    let suffix = family.trim_start_matches(|c: char| c.is_ascii_lowercase());
+    let suffix = suffix.trim_start_matches(|c: char| c.is_ascii_digit());
+    let arm = matches!(suffix, "r" | "y" | "m") && suffix.len() < family.len() - 1;
+    let architectures: &[&str] = if arm { &["arm64"] } else { &["x86_64", "i386"] };
+    (architectures, !FIRST_GENERATION.contains(&family))
+}
+
 fn iso8601(ms: i64) -> String {
     let format =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
@@ -308,15 +324,21 @@ pub(crate) fn describe_images(
     // The owner filter only applies to shared and community images.
     let owner_id =
         owner_id.filter(|_| owner_alias == Some(OwnerAlias::Others) || is_public == Some(true));
-    if let Some(t) = p.text("InstanceType") {
-        if !valid_instance_type(t) {
-            return Err(err(
-                StatusCode::BAD_REQUEST,
-                "InvalidInstanceType.ValueNotSupported",
-                "The specified InstanceType does not exist or beyond the permitted range.",
-            ));
-        }
+    let instance_type = p.text("InstanceType");
+    if instance_type.is_some_and(|t| !valid_instance_type(t)) {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "InvalidInstanceType.ValueNotSupported",
+            "The specified InstanceType does not exist or beyond the permitted range.",
+        ));
     }
+    let (instance_architectures, instance_io_optimized) = match instance_type {
+        Some(t) => {
+            let (archs, io) = instance_needs(t);
+            (archs.iter().map(|a| (*a).to_owned()).collect(), io)
+        }
+        None => (Vec::new(), false),
+    };
     let os_type = p.text("OSType");
     if os_type.is_some_and(|o| !matches!(o, "windows" | "linux")) {
         return Err(err(
@@ -374,6 +396,8 @@ pub(crate) fn describe_images(
         is_support_io_optimized,
         is_support_cloudinit,
         resource_group_id: text("ResourceGroupId")?,
+        instance_architectures,
+        instance_io_optimized,
         tags,
         created_from_ms,
         created_to_ms,
@@ -404,6 +428,34 @@ pub(crate) fn describe_images(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instance_type_needs() {
+        assert_eq!(
+            instance_needs("ecs.g5.large"),
+            (&["x86_64", "i386"][..], true)
+        );
+        assert_eq!(instance_needs("ecs.g6r.large"), (&["arm64"][..], true));
+        assert_eq!(instance_needs("ecs.c8y.xlarge"), (&["arm64"][..], true));
+        assert_eq!(
+            instance_needs("ecs.ebmg6r.26xlarge"),
+            (&["arm64"][..], true)
+        );
+        assert_eq!(
+            instance_needs("ecs.r6e.large"),
+            (&["x86_64", "i386"][..], true)
+        );
+        assert_eq!(
+            instance_needs("ecs.gn6i-c4g1.xlarge"),
+            (&["x86_64", "i386"][..], true)
+        );
+        assert_eq!(
+            instance_needs("ecs.t1.small"),
+            (&["x86_64", "i386"][..], false)
+        );
+        // A family that is only a letter and a suffix letter is not mistaken for ARM.
+        assert_eq!(instance_needs("ecs.r.large").0, &["x86_64", "i386"][..]);
+    }
 
     #[test]
     fn instance_types() {

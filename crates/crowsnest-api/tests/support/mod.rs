@@ -684,9 +684,10 @@ fn vm(
 }
 
 /// VM images in cn-hangzhou, newest first as DescribeImages lists them:
-/// a-custom-2 (A, Creating), b-community (B, community), b-shared (B, shared with A),
-/// b-private (B, not shared), a-custom-1 (A, tagged, arm64, in use), mkt-1 (marketplace,
-/// windows), sys-1 (system, family ubuntu-lts, snapshot s-sys1); sys-sh in cn-shanghai.
+/// a-custom-2 (A, Creating), b-community (B, community), b-shared (B, shared with A, group rg-b),
+/// b-private (B, not shared), a-custom-1 (A, tagged, arm64, in use, group rg-a), mkt-1
+/// (marketplace, windows), sys-1 (system, family ubuntu-lts, snapshot s-sys1); sys-sh in
+/// cn-shanghai (not I/O optimised).
 fn seed_vm_images(store: &Store, a: TenantId, b: TenantId) {
     let mut sys = vm(
         "m-sys1",
@@ -716,6 +717,7 @@ fn seed_vm_images(store: &Store, a: TenantId, b: TenantId) {
         "2024-01-02",
     );
     sh.region_id = "cn-shanghai".into();
+    sh.is_support_io_optimized = false;
     store.upsert_vm_image(None, &sh).unwrap();
     let mut mkt = vm(
         "m-mkt1",
@@ -779,6 +781,7 @@ fn seed_vm_images(store: &Store, a: TenantId, b: TenantId) {
         "2024-08-01",
     );
     bs.owner_account_id = 1002;
+    bs.resource_group_id = "rg-b".into();
     let shared = store.upsert_vm_image(Some(b), &bs).unwrap();
     store.share_vm_image(b, shared, a).unwrap();
     let mut bc = vm(
