@@ -245,25 +245,12 @@ pub struct Acs3Authorization {
 /// Parses `ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…`.
 pub fn parse_acs3_authorization(value: &str) -> Option<Acs3Authorization> {
     let rest = value.strip_prefix("ACS3-HMAC-SHA256 ")?;
-    let (mut credential, mut signed, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        let (k, v) = part.trim().split_once('=')?;
-        match k {
-            "Credential" => credential = Some(v.to_owned()),
-            "SignedHeaders" => signed = Some(v.to_owned()),
-            "Signature" => signature = Some(v.to_owned()),
-            _ => return None,
-        }
-    }
-    let signed_headers: Vec<String> = signed?
-        .split(';')
-        .filter(|h| !h.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect();
+    let [credential, signed, signature] =
+        super::parse_key_values(rest, ["Credential", "SignedHeaders", "Signature"])?;
     Some(Acs3Authorization {
-        credential: credential.filter(|c| !c.is_empty())?,
-        signed_headers,
-        signature: signature?,
+        credential: credential.filter(|c| !c.is_empty())?.to_owned(),
+        signed_headers: super::signed_header_names(signed?),
+        signature: signature?.to_owned(),
     })
 }
 

@@ -198,24 +198,12 @@ pub struct Authorization {
 /// Parses `SDK-HMAC-SHA256 Access=…, SignedHeaders=…, Signature=…`.
 pub fn parse_authorization(value: &str) -> Option<Authorization> {
     let rest = value.strip_prefix("SDK-HMAC-SHA256 ")?;
-    let (mut access, mut signed, mut sig) = (None, None, None);
-    for part in rest.split(',') {
-        let (k, v) = part.trim().split_once('=')?;
-        match k {
-            "Access" => access = Some(v.to_owned()),
-            "SignedHeaders" => signed = Some(v.to_owned()),
-            "Signature" => sig = Some(v.to_owned()),
-            _ => return None,
-        }
-    }
+    let [access, signed, signature] =
+        super::parse_key_values(rest, ["Access", "SignedHeaders", "Signature"])?;
     Some(Authorization {
-        access: access.filter(|a| !a.is_empty())?,
-        signed_headers: signed?
-            .split(';')
-            .filter(|h| !h.is_empty())
-            .map(str::to_ascii_lowercase)
-            .collect(),
-        signature: sig.filter(|s| !s.is_empty())?,
+        access: access.filter(|a| !a.is_empty())?.to_owned(),
+        signed_headers: super::signed_header_names(signed?),
+        signature: signature.filter(|s| !s.is_empty())?.to_owned(),
     })
 }
 

@@ -83,6 +83,32 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Parses the `Name=value` list that follows the scheme of a signature `Authorization` header
+/// (`Credential=a,SignedHeaders=b,Signature=c` for ACS3, `Access=a, SignedHeaders=b,
+/// Signature=c` for SDK-HMAC-SHA256) into the values of `names`, in that order. A part without
+/// `=` or with a name not in `names` makes the header malformed (None); a name that is absent
+/// is None in its slot, and a repeated one keeps its last value.
+pub(crate) fn parse_key_values<'a, const N: usize>(
+    list: &'a str,
+    names: [&str; N],
+) -> Option<[Option<&'a str>; N]> {
+    let mut values = [None; N];
+    for part in list.split(',') {
+        let (k, v) = part.trim().split_once('=')?;
+        let slot = names.iter().position(|n| *n == k)?;
+        values[slot] = Some(v);
+    }
+    Some(values)
+}
+
+/// The header names of a `SignedHeaders=` value (`host;x-sdk-date`), lower-cased.
+pub(crate) fn signed_header_names(list: &str) -> Vec<String> {
+    list.split(';')
+        .filter(|h| !h.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
 /// Parses an ISO 8601 UTC instant (`2026-11-23T09:32:19Z`) to ms.
 pub(crate) fn parse_iso8601_ms(s: &str) -> Option<i64> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
@@ -98,6 +124,21 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn parses_key_value_lists() {
+        assert_eq!(
+            parse_key_values("B=2, A=1", ["A", "B", "C"]),
+            Some([Some("1"), Some("2"), None])
+        );
+        assert_eq!(parse_key_values("A=1,A=3", ["A"]), Some([Some("3")]));
+        assert_eq!(parse_key_values("A=1,Evil=2", ["A"]), None);
+        assert_eq!(parse_key_values("A", ["A"]), None);
+        assert_eq!(
+            signed_header_names("Host;;X-Sdk-Date"),
+            ["host", "x-sdk-date"]
+        );
     }
 
     #[test]
