@@ -7,22 +7,6 @@ mod support;
 use serde_json::Value;
 use support::*;
 
-/// A check of a successful response body.
-type Check = fn(&Value);
-/// A case that succeeds: name, parameters, check.
-type OkCase = (&'static str, Vec<(&'static str, &'static str)>, Check);
-/// A case that fails: name, parameters, status, code.
-#[allow(dead_code)]
-type ErrCase = (
-    &'static str,
-    Vec<(&'static str, &'static str)>,
-    u16,
-    &'static str,
-);
-/// A case refused as invalid: name, parameters.
-#[allow(dead_code)]
-type BadCase = (&'static str, Vec<(&'static str, &'static str)>);
-
 fn ids(v: &Value) -> Vec<String> {
     v["Images"]["Image"]
         .as_array()

@@ -86,6 +86,29 @@ impl Client<'_> {
     }
 }
 
+impl Client<'_> {
+    async fn list_keys(&mut self, cred: Cred<'_>) -> (StatusCode, Value) {
+        self.call(cred, "get", "/api/v1/keys", "/api/v1/keys", None)
+            .await
+    }
+
+    async fn create_key(&mut self, cred: Cred<'_>, body: &Value) -> (StatusCode, Value) {
+        self.call(cred, "post", "/api/v1/keys", "/api/v1/keys", Some(body))
+            .await
+    }
+
+    async fn revoke_key(&mut self, cred: Cred<'_>, id: &str) -> (StatusCode, Value) {
+        let path = format!("/api/v1/keys/{id}");
+        self.call(cred, "delete", "/api/v1/keys/{access_key_id}", &path, None)
+            .await
+    }
+
+    async fn database_status(&mut self, cred: Cred<'_>) -> (StatusCode, Value) {
+        let path = "/api/v1/database/status";
+        self.call(cred, "get", path, path, None).await
+    }
+}
+
 fn code(body: &Value) -> &str {
     assert!(
         body["message"].is_string() && body["request_id"].is_string(),
@@ -184,15 +207,7 @@ async fn native_api_endpoints_auth_and_openapi() {
     assert_eq!(document["openapi"], "3.1.0");
 
     // Listing keys: a token, a signature, none, wrong ones, a policy without the action.
-    let (status, list) = c
-        .call(
-            Cred::Token(&token),
-            "get",
-            "/api/v1/keys",
-            "/api/v1/keys",
-            None,
-        )
-        .await;
+    let (status, list) = c.list_keys(Cred::Token(&token)).await;
     assert_eq!(status, 200, "{list}");
     let ids: Vec<&str> = list["keys"]
         .as_array()
@@ -205,15 +220,7 @@ async fn native_api_endpoints_auth_and_openapi() {
         !list.to_string().contains(&seed.a_all.secret),
         "a listing must never show a secret"
     );
-    let (status, signed) = c
-        .call(
-            Cred::Key(&seed.a_all),
-            "get",
-            "/api/v1/keys",
-            "/api/v1/keys",
-            None,
-        )
-        .await;
+    let (status, signed) = c.list_keys(Cred::Key(&seed.a_all)).await;
     assert_eq!(status, 200, "{signed}");
     assert_eq!(signed["keys"], list["keys"]);
     for (cred, why) in [
@@ -227,32 +234,19 @@ async fn native_api_endpoints_auth_and_openapi() {
             "a wrong secret",
         ),
     ] {
-        let (status, body) = c
-            .call(cred, "get", "/api/v1/keys", "/api/v1/keys", None)
-            .await;
+        let (status, body) = c.list_keys(cred).await;
         assert_eq!(status, 401, "{why}: {body}");
         assert_eq!(code(&body), native::CODE_UNAUTHENTICATED, "{why}");
     }
-    let (status, body) = c
-        .call(
-            Cred::Key(&seed.a_none),
-            "get",
-            "/api/v1/keys",
-            "/api/v1/keys",
-            None,
-        )
-        .await;
+    let (status, body) = c.list_keys(Cred::Key(&seed.a_none)).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(code(&body), native::CODE_FORBIDDEN);
 
     // Creating: the secret comes back once and works; bad bodies and escalation are refused.
     let (status, created) = c
-        .call(
+        .create_key(
             Cred::Token(&token),
-            "post",
-            "/api/v1/keys",
-            "/api/v1/keys",
-            Some(&json!({ "actions": ["crowsnest:ListKeys", "crowsnest:RevokeKey"] })),
+            &json!({ "actions": ["crowsnest:ListKeys", "crowsnest:RevokeKey"] }),
         )
         .await;
     assert_eq!(status, 201, "{created}");
@@ -260,15 +254,7 @@ async fn native_api_endpoints_auth_and_openapi() {
         id: created["access_key_id"].as_str().unwrap().to_owned(),
         secret: created["access_key_secret"].as_str().unwrap().to_owned(),
     };
-    let (status, list) = c
-        .call(
-            Cred::Key(&new_key),
-            "get",
-            "/api/v1/keys",
-            "/api/v1/keys",
-            None,
-        )
-        .await;
+    let (status, list) = c.list_keys(Cred::Key(&new_key)).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["keys"].as_array().unwrap().len(), 3);
     assert_eq!(list["keys"][2]["access_key_id"], new_key.id.as_str());
@@ -287,127 +273,50 @@ async fn native_api_endpoints_auth_and_openapi() {
         ),
         (json!("crowsnest:ListKeys"), "not an object"),
     ] {
-        let (status, resp) = c
-            .call(
-                Cred::Token(&token),
-                "post",
-                "/api/v1/keys",
-                "/api/v1/keys",
-                Some(&body),
-            )
-            .await;
+        let (status, resp) = c.create_key(Cred::Token(&token), &body).await;
         assert_eq!(status, 400, "{why}: {resp}");
         assert_eq!(code(&resp), native::CODE_INVALID_PARAMETER, "{why}");
     }
     // The new key holds ListKeys and RevokeKey only.
     let (status, body) = c
-        .call(
+        .create_key(
             Cred::Key(&new_key),
-            "post",
-            "/api/v1/keys",
-            "/api/v1/keys",
-            Some(&json!({ "actions": ["crowsnest:ListKeys"] })),
+            &json!({ "actions": ["crowsnest:ListKeys"] }),
         )
         .await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
 
     // Revoking: another tenant's key is not found and stays enabled; one's own key stops working.
-    let b_path = format!("/api/v1/keys/{}", seed.b_all.id);
-    let (status, body) = c
-        .call(
-            Cred::Token(&token),
-            "delete",
-            "/api/v1/keys/{access_key_id}",
-            &b_path,
-            None,
-        )
-        .await;
+    let (status, body) = c.revoke_key(Cred::Token(&token), &seed.b_all.id).await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(code(&body), native::CODE_NOT_FOUND);
-    let (status, b_list) = c
-        .call(
-            Cred::Token(&b_token),
-            "get",
-            "/api/v1/keys",
-            "/api/v1/keys",
-            None,
-        )
-        .await;
+    let (status, b_list) = c.list_keys(Cred::Token(&b_token)).await;
     assert_eq!(status, 200);
     assert_eq!(b_list["keys"].as_array().unwrap().len(), 1, "{b_list}");
     assert_eq!(b_list["keys"][0]["access_key_id"], seed.b_all.id.as_str());
     assert_eq!(b_list["keys"][0]["enabled"], true);
-    let own_path = format!("/api/v1/keys/{}", new_key.id);
-    let (status, body) = c
-        .call(
-            Cred::Nothing,
-            "delete",
-            "/api/v1/keys/{access_key_id}",
-            &own_path,
-            None,
-        )
-        .await;
+    let (status, body) = c.revoke_key(Cred::Nothing, &new_key.id).await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::UNAUTHORIZED, "unauthenticated")
     );
-    let (status, body) = c
-        .call(
-            Cred::Key(&new_key),
-            "delete",
-            "/api/v1/keys/{access_key_id}",
-            &own_path,
-            None,
-        )
-        .await;
+    let (status, body) = c.revoke_key(Cred::Key(&new_key), &new_key.id).await;
     assert_eq!(status, 204, "{body}");
-    let (status, body) = c
-        .call(
-            Cred::Key(&new_key),
-            "get",
-            "/api/v1/keys",
-            "/api/v1/keys",
-            None,
-        )
-        .await;
+    let (status, body) = c.list_keys(Cred::Key(&new_key)).await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::UNAUTHORIZED, "unauthenticated")
     );
-    let (_, list) = c
-        .call(
-            Cred::Token(&token),
-            "get",
-            "/api/v1/keys",
-            "/api/v1/keys",
-            None,
-        )
-        .await;
+    let (_, list) = c.list_keys(Cred::Token(&token)).await;
     assert_eq!(list["keys"][2]["enabled"], false, "{list}");
 
     // The vulnerability database's status, against the archives' own record counts.
-    let (status, body) = c
-        .call(
-            Cred::Nothing,
-            "get",
-            "/api/v1/database/status",
-            "/api/v1/database/status",
-            None,
-        )
-        .await;
+    let (status, body) = c.database_status(Cred::Nothing).await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::UNAUTHORIZED, "unauthenticated")
     );
-    let (status, db) = c
-        .call(
-            Cred::Key(&seed.a_all),
-            "get",
-            "/api/v1/database/status",
-            "/api/v1/database/status",
-            None,
-        )
-        .await;
+    let (status, db) = c.database_status(Cred::Key(&seed.a_all)).await;
     assert_eq!(status, 200, "{db}");
     let (maven, npm) = (zip_records(&python, "Maven"), zip_records(&python, "npm"));
     assert_eq!(db["ecosystems"]["Maven"], maven, "{db}");
@@ -418,15 +327,7 @@ async fn native_api_endpoints_auth_and_openapi() {
         db["sources"][0]["source"], "all.zip",
         "no server paths: {db}"
     );
-    let (status, body) = c
-        .call(
-            Cred::Key(&seed.a_none),
-            "get",
-            "/api/v1/database/status",
-            "/api/v1/database/status",
-            None,
-        )
-        .await;
+    let (status, body) = c.database_status(Cred::Key(&seed.a_none)).await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
 
     // Wrong routes and methods answer in the same envelope.

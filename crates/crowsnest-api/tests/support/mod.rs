@@ -17,6 +17,20 @@ use crowsnest_store::{
 use reqwest::StatusCode;
 use serde_json::Value;
 
+/// A check of a successful response body, in the operations' table-driven tests.
+pub type Check = fn(&Value);
+/// A table case that succeeds: name, parameters, check.
+pub type OkCase = (&'static str, Vec<(&'static str, &'static str)>, Check);
+/// A table case that fails: name, parameters, status, code.
+pub type ErrCase = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    u16,
+    &'static str,
+);
+/// A table case refused as invalid: name, parameters.
+pub type BadCase = (&'static str, Vec<(&'static str, &'static str)>);
+
 /// A running server and its store.
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
@@ -798,63 +812,55 @@ fn seed_vm_images(store: &Store, a: TenantId, b: TenantId) {
     store.upsert_vm_image(Some(b), &bc).unwrap();
 }
 
+/// A Linux host in cn-north-4.
+fn host(store: &Store, tenant: TenantId, uid: &str, name: &str, agent: &str, ip: &str) -> i64 {
+    store
+        .upsert_host(
+            tenant,
+            &NewHost {
+                uid: uid.into(),
+                name: name.into(),
+                agent_id: agent.into(),
+                private_ip: ip.into(),
+                region_id: "cn-north-4".into(),
+                os_type: "linux".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+}
+
+/// A local image `(name, version)` of `image_row` in `tenant`'s hosts.
+fn local_image(
+    store: &Store,
+    tenant: TenantId,
+    image_row: i64,
+    (name, version): (&str, &str),
+    local_image_type: &str,
+    updated_ms: i64,
+) -> i64 {
+    store
+        .upsert_local_image(
+            tenant,
+            &NewLocalImage {
+                image_row,
+                image_name: name.into(),
+                image_version: version.into(),
+                local_image_type: local_image_type.into(),
+                updated_ms,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+}
+
 /// Local images: A has nginx:1.25 (image 1, on two hosts, one container in a pod, app nginx)
 /// and redis:7 (image 2, never scanned, other_image, on db-host); B has nginx:1.25 too.
 fn seed_hosts(store: &Store, a: TenantId, b: TenantId, img1: i64, img2: i64) {
-    let web = store
-        .upsert_host(
-            a,
-            &NewHost {
-                uid: "host-a1".into(),
-                name: "web_host-1".into(),
-                agent_id: "agent-a1".into(),
-                private_ip: "10.0.0.5".into(),
-                region_id: "cn-north-4".into(),
-                os_type: "linux".into(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let db = store
-        .upsert_host(
-            a,
-            &NewHost {
-                uid: "host-a2".into(),
-                name: "db-host".into(),
-                agent_id: "agent-a2".into(),
-                private_ip: "10.0.0.6".into(),
-                region_id: "cn-north-4".into(),
-                os_type: "linux".into(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let nginx = store
-        .upsert_local_image(
-            a,
-            &NewLocalImage {
-                image_row: img1,
-                image_name: "nginx".into(),
-                image_version: "1.25".into(),
-                local_image_type: "swr_image".into(),
-                updated_ms: 1000,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let redis = store
-        .upsert_local_image(
-            a,
-            &NewLocalImage {
-                image_row: img2,
-                image_name: "redis".into(),
-                image_version: "7".into(),
-                local_image_type: "other_image".into(),
-                updated_ms: 2000,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let web = host(store, a, "host-a1", "web_host-1", "agent-a1", "10.0.0.5");
+    let db = host(store, a, "host-a2", "db-host", "agent-a2", "10.0.0.6");
+    let nginx = local_image(store, a, img1, ("nginx", "1.25"), "swr_image", 1000);
+    let redis = local_image(store, a, img2, ("redis", "7"), "other_image", 2000);
     store.add_local_image_host(a, nginx, web).unwrap();
     store.add_local_image_host(a, nginx, db).unwrap();
     store.add_local_image_host(a, redis, db).unwrap();
@@ -894,32 +900,7 @@ fn seed_hosts(store: &Store, a: TenantId, b: TenantId, img1: i64, img2: i64) {
         )
         .unwrap();
     store.set_component_count(img1, 146).unwrap();
-    let hb = store
-        .upsert_host(
-            b,
-            &NewHost {
-                uid: "host-b1".into(),
-                name: "b-host".into(),
-                agent_id: "agent-b1".into(),
-                private_ip: "10.9.0.5".into(),
-                region_id: "cn-north-4".into(),
-                os_type: "linux".into(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let nb = store
-        .upsert_local_image(
-            b,
-            &NewLocalImage {
-                image_row: img1,
-                image_name: "nginx".into(),
-                image_version: "1.25".into(),
-                local_image_type: "swr_image".into(),
-                updated_ms: 1000,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let hb = host(store, b, "host-b1", "b-host", "agent-b1", "10.9.0.5");
+    let nb = local_image(store, b, img1, ("nginx", "1.25"), "swr_image", 1000);
     store.add_local_image_host(b, nb, hb).unwrap();
 }
