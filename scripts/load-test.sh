@@ -7,7 +7,8 @@
 # Needs: wrk and sqlite3 (apt-get install wrk sqlite3) and a release build
 # (cargo build --release -p crowsnest). Installs nothing itself; not part of CI.
 #
-# Environment: IMAGES (1000000), CONNECTIONS (64), THREADS (2), DURATION (20s),
+# Environment: IMAGES (1000000), CONNECTIONS (64), THREADS (2), DURATION (20s), PER_QUERY (1:
+# after the mixed run, run each query of the Lua script alone for DURATION_EACH, default 10s),
 # LISTEN (127.0.0.1:18443), CROWSNEST_BIN (target/release/crowsnest under CARGO_TARGET_DIR or
 # ./target), DATA_DIR (a fresh temporary directory, removed afterwards unless KEEP=1; an
 # existing DATA_DIR with a .loadtest file is reused without seeding).
@@ -66,6 +67,18 @@ done
 curl -fsS -H "X-Auth-Token: $token" "$url/v5/$project/image/registries/images?limit=1" | head -c 300
 echo
 
+echo "machine load before the run: $(uptime)"
+echo "== mixed filters, $connections connections, $duration"
 CROWSNEST_TOKEN="$token" CROWSNEST_PROJECT="$project" \
     wrk -t"$threads" -c"$connections" -d"$duration" --latency \
-    -s "$root/scripts/wrk/registry-images.lua" "$url"
+    -s "$root/scripts/wrk/registry-images.lua" "$url" | grep -E 'requests/s|p99|non-2xx'
+if [ "${PER_QUERY:-0}" = 1 ]; then
+    # The query strings of the Lua script, one run each.
+    sed -n 's/^  "\(limit=[^"]*\)",$/\1/p' "$root/scripts/wrk/registry-images.lua" | while read -r q; do
+        echo "== $q"
+        CROWSNEST_TOKEN="$token" CROWSNEST_PROJECT="$project" CROWSNEST_QUERY="$q" \
+            wrk -t"$threads" -c"$connections" -d"${DURATION_EACH:-10s}" --latency \
+            -s "$root/scripts/wrk/registry-images.lua" "$url" | grep -E 'requests/s|p99|non-2xx'
+    done
+fi
+echo "machine load after the run: $(uptime)"

@@ -24,6 +24,12 @@ local queries = {
   "limit=20&image_version=v123456",
 }
 
+-- CROWSNEST_QUERY pins one query string (load-test.sh's PER_QUERY mode).
+local only = os.getenv("CROWSNEST_QUERY")
+if only and only ~= "" then
+  queries = { only }
+end
+
 local n = 0
 
 function setup(thread)

@@ -83,6 +83,9 @@ pub enum StoreError {
     /// No pooled PostgreSQL connection became free in time.
     #[error("postgres pool: {0}")]
     Pool(#[from] r2d2::Error),
+    /// No pooled SQLite connection became free in time.
+    #[error("sqlite pool: {0}")]
+    Busy(String),
     /// A value could not be bound to a statement parameter (a bug in a query, not bad input).
     #[error("binding a parameter: {0}")]
     Bind(String),

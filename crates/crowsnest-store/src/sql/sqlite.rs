@@ -2,26 +2,52 @@
 //! beside the single writer.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use super::{run_in, sqlite_placeholders, Row, Tx, Value};
 use crate::StoreError;
 
-/// A SQLite database file with a small pool of open connections.
+/// A SQLite database file with a bounded pool of open connections.
 #[derive(Clone)]
 pub(crate) struct SqlitePool {
     path: PathBuf,
-    idle: Arc<Mutex<Vec<rusqlite::Connection>>>,
+    shared: Arc<Shared>,
 }
 
-/// How many idle connections are kept; more are opened on demand and closed after use.
-const MAX_IDLE: usize = 8;
+struct Shared {
+    state: Mutex<PoolState>,
+    /// Signalled when a connection is returned or a slot frees up.
+    returned: Condvar,
+}
+
+struct PoolState {
+    idle: Vec<rusqlite::Connection>,
+    /// Connections open, idle or in use.
+    open: usize,
+}
+
+/// How many connections are open at most. Callers beyond this wait for one to be returned
+/// rather than opening more: SQLite answers from the CPU and the page cache, so more
+/// connections than cores only add contention, and a connection opened per request (and
+/// closed after it) starts with a cold page cache and pays the set-up pragmas every time,
+/// which under 64 concurrent clients cost more than the queries. Eight covers a few cores and
+/// a writer waiting on the busy timeout.
+const MAX_OPEN: usize = 8;
+
+/// How long a caller waits for a connection before giving up (as PostgreSQL's pool does).
+const CHECKOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl SqlitePool {
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         let pool = SqlitePool {
             path: path.to_owned(),
-            idle: Arc::new(Mutex::new(Vec::new())),
+            shared: Arc::new(Shared {
+                state: Mutex::new(PoolState {
+                    idle: Vec::new(),
+                    open: 1,
+                }),
+                returned: Condvar::new(),
+            }),
         };
         let conn = pool.connect()?;
         pool.put(conn);
@@ -47,20 +73,54 @@ impl SqlitePool {
         Ok(conn)
     }
 
+    /// An idle connection, a new one while fewer than [`MAX_OPEN`] are open, or else the next
+    /// one returned.
     fn take(&self) -> Result<rusqlite::Connection, StoreError> {
-        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        match pooled {
-            Some(c) => Ok(c),
-            None => self.connect(),
+        fn poisoned<T>(_: T) -> StoreError {
+            StoreError::Corrupt("the SQLite pool's lock was poisoned".into())
+        }
+        let mut state = self.shared.state.lock().map_err(poisoned)?;
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                return Ok(conn);
+            }
+            if state.open < MAX_OPEN {
+                state.open += 1;
+                drop(state);
+                let conn = self.connect();
+                if conn.is_err() {
+                    self.release_slot();
+                }
+                return conn;
+            }
+            let (next, waited) = self
+                .shared
+                .returned
+                .wait_timeout(state, CHECKOUT_TIMEOUT)
+                .map_err(poisoned)?;
+            state = next;
+            if waited.timed_out() && state.idle.is_empty() && state.open >= MAX_OPEN {
+                return Err(StoreError::Busy(format!(
+                    "no SQLite connection became free within {} s",
+                    CHECKOUT_TIMEOUT.as_secs()
+                )));
+            }
         }
     }
 
     fn put(&self, conn: rusqlite::Connection) {
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < MAX_IDLE {
-                idle.push(conn);
-            }
+        if let Ok(mut state) = self.shared.state.lock() {
+            state.idle.push(conn);
         }
+        self.shared.returned.notify_one();
+    }
+
+    /// Gives back the slot of a connection that could not be opened.
+    fn release_slot(&self) {
+        if let Ok(mut state) = self.shared.state.lock() {
+            state.open = state.open.saturating_sub(1);
+        }
+        self.shared.returned.notify_one();
     }
 
     fn with_tx<T>(
