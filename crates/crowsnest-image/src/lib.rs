@@ -14,7 +14,7 @@ pub mod source;
 
 pub use error::ImageError;
 pub use merge::MergedFs;
-pub use source::{open_source, ImageSource, LayerDescriptor};
+pub use source::{open_remote, open_source, ImageSource, LayerDescriptor, RemoteFetcher};
 
 /// Limits that keep a hostile or huge image from exhausting the machine. Every limit ends the
 /// scan with [`crowsnest_model::ErrorCode::ImageOversized`] when crossed.

@@ -6,6 +6,10 @@
 //! [`ImageError::DigestMismatch`] at end of stream when either differs; it also counts
 //! uncompressed bytes against [`crate::Limits::max_unpacked_bytes`].
 //!
+//! A registry image comes through [`open_remote`] and a [`RemoteFetcher`] that another crate
+//! implements over HTTP; everything after the fetch (classification, digests, layer streams) is
+//! shared with the file sources.
+//!
 //! What is opened is decided by content, never by file name: a directory holding `oci-layout` is
 //! an OCI image layout; a file is sniffed (gzip or zstd outer compression is undone into a private
 //! temporary file first) and read as a tar, which is an `oci-archive` when it holds `oci-layout`
@@ -26,6 +30,7 @@ mod docker_archive;
 mod image_config;
 mod layer_stream;
 mod oci;
+mod remote;
 mod stored_image;
 pub(crate) mod tar_end;
 
@@ -39,6 +44,9 @@ use crowsnest_model::{Digest, ImageConfigSummary, SourceInfo};
 use crate::{ImageError, Limits};
 
 pub use layer_stream::LAYER_BUFFER_BYTES;
+pub use remote::{
+    document_digest, open_remote, FetchedDocument, IndexEntry, RemoteDocument, RemoteFetcher,
+};
 
 /// One layer as the manifest and config describe it.
 #[derive(Clone, Debug, PartialEq, Eq)]

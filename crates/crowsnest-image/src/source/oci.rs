@@ -14,15 +14,15 @@ use super::stored_image::{tag_matches, Request, StoredImage, MAX_LAYERS};
 use super::{ImageSource, LayerDescriptor, Platform};
 use crate::ImageError;
 
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_V1: &[&str] = &[
     "application/vnd.docker.distribution.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v1+prettyjws",
 ];
-const CONFIG_TYPES: &[&str] = &[
+pub(crate) const CONFIG_TYPES: &[&str] = &[
     "application/vnd.oci.image.config.v1+json",
     "application/vnd.docker.container.image.v1+json",
 ];
@@ -35,7 +35,7 @@ const NAME_ANNOTATIONS: &[&str] = &[
 ];
 
 /// Indexes may nest (an index of multi-platform images); deeper than this is a loop or an attack.
-const MAX_INDEX_DEPTH: usize = 4;
+pub(crate) const MAX_INDEX_DEPTH: usize = 4;
 
 /// An OCI content descriptor.
 #[derive(Clone, Debug, Deserialize)]
@@ -48,17 +48,17 @@ pub(crate) struct Descriptor {
     #[serde(default)]
     pub(crate) annotations: BTreeMap<String, String>,
     #[serde(default)]
-    platform: Option<DescriptorPlatform>,
+    pub(crate) platform: Option<DescriptorPlatform>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
-struct DescriptorPlatform {
+pub(crate) struct DescriptorPlatform {
     #[serde(default)]
-    os: String,
+    pub(crate) os: String,
     #[serde(default)]
-    architecture: String,
+    pub(crate) architecture: String,
     #[serde(default)]
-    variant: Option<String>,
+    pub(crate) variant: Option<String>,
 }
 
 impl std::fmt::Display for DescriptorPlatform {
@@ -72,16 +72,16 @@ impl std::fmt::Display for DescriptorPlatform {
 }
 
 #[derive(Deserialize)]
-struct IndexJson {
+pub(crate) struct IndexJson {
     #[serde(default)]
-    manifests: Vec<Descriptor>,
+    pub(crate) manifests: Vec<Descriptor>,
 }
 
 #[derive(Deserialize)]
-struct ManifestJson {
-    config: Descriptor,
+pub(crate) struct ManifestJson {
+    pub(crate) config: Descriptor,
     #[serde(default)]
-    layers: Vec<Descriptor>,
+    pub(crate) layers: Vec<Descriptor>,
 }
 
 #[derive(Deserialize)]
@@ -90,7 +90,7 @@ struct LayoutJson {
     image_layout_version: String,
 }
 
-enum Document {
+pub(crate) enum Document {
     Index(IndexJson),
     Manifest(ManifestJson),
 }
@@ -164,7 +164,7 @@ pub(crate) fn open(
 }
 
 /// Chooses the one descriptor of `candidates` to follow.
-fn pick(
+pub(crate) fn pick(
     candidates: Vec<Descriptor>,
     platform: &Platform,
     reference: &str,
@@ -223,7 +223,7 @@ fn list_or_none(items: &[String]) -> String {
 
 /// Classifies and parses an index or manifest, by its own `mediaType`, the descriptor's, or
 /// (both absent, as older layouts allow) the fields it has.
-fn parse_document(
+pub(crate) fn parse_document(
     bytes: &[u8],
     what: &str,
     declared: Option<&str>,
@@ -278,7 +278,7 @@ fn parse_document(
     }
 }
 
-fn layer_media_type_supported(media_type: &str) -> bool {
+pub(crate) fn layer_media_type_supported(media_type: &str) -> bool {
     media_type.is_empty()
         || ((media_type.starts_with("application/vnd.oci.image.layer.")
             || media_type.starts_with("application/vnd.docker.image.rootfs."))
