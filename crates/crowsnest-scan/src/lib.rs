@@ -99,6 +99,17 @@ impl Scanner {
         progress: &mut dyn FnMut(ScanProgress),
     ) -> Result<Inventory, ScanError> {
         let source = crowsnest_image::open_source(reference, &self.limits)?;
+        self.scan_source(source.as_ref(), progress)
+    }
+
+    /// Scans an already opened image source (a registry image from `crowsnest-registry`, or
+    /// any other [`crowsnest_image::ImageSource`]); its layers are streamed once.
+    pub fn scan_source(
+        &self,
+        source: &dyn crowsnest_image::ImageSource,
+        progress: &mut dyn FnMut(ScanProgress),
+    ) -> Result<Inventory, ScanError> {
+        let reference = source.info().reference.clone();
         let total_bytes = source.layers().iter().map(|l| l.size).sum();
         progress(ScanProgress::Started {
             layers: source.layers().len(),
@@ -113,7 +124,7 @@ impl Scanner {
                 bytes_read: p.bytes_read,
             })
         };
-        let fs = MergedFs::from_layers(source.as_ref(), &wants, &self.limits, &mut on_progress)?;
+        let fs = MergedFs::from_layers(source, &wants, &self.limits, &mut on_progress)?;
         progress(ScanProgress::Cataloging);
         Ok(self.inventory(&fs, source.info().clone(), source.config().cloned()))
     }
