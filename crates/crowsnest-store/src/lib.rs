@@ -11,6 +11,9 @@
 //! - [`inventory`]: registries, repositories, images by digest (stored once, shared by every
 //!   tenant that has them), multi-arch children, tags (the "image instances" of the cloud APIs)
 //!   and the latest scan of each digest.
+//! - [`registries`]: registries Crowsnest synchronises itself: URL, sealed credentials,
+//!   namespace filters, TLS options, the latest sync, and the sync's edits (tags that moved or
+//!   disappeared, `latest_version`).
 //! - [`filter`]: a small, closed filter language over placement fields that compiles to SQL;
 //!   the API layer translates each cloud's query parameters into it.
 //! - [`hosts`]: hosts, the images in their local stores (Huawei ListLocalImages), containers,
@@ -42,6 +45,7 @@
 pub mod filter;
 pub mod hosts;
 pub mod inventory;
+pub mod registries;
 pub mod seed;
 pub mod sql;
 pub mod tasks;
@@ -58,6 +62,9 @@ pub use hosts::{
 pub use inventory::{
     ImageChild, NewImage, NewRegistry, NewRepository, NewTag, PlacementOrder, PlacementPage,
     PlacementQuery, PlacementRow, ScanRecord, ScanState,
+};
+pub use registries::{
+    NewRegistryConnection, RegistryConnection, SyncEnd, SyncedTag, UnscannedImage,
 };
 pub use seed::{SeedPlan, SeedReport};
 pub use sql::{EngineKind, Row, Value};
@@ -140,6 +147,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_assets.sql"),
     include_str!("../migrations/0003_list_indexes.sql"),
     include_str!("../migrations/0004_placement_scan_summary.sql"),
+    include_str!("../migrations/0005_registry_connections.sql"),
 ];
 
 /// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,
