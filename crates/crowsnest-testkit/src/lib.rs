@@ -7,6 +7,7 @@
 //! green CI run never hides a skipped oracle.
 
 pub mod disk;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
