@@ -52,6 +52,9 @@ pub enum Command {
     /// Developer tools.
     #[command(subcommand)]
     Dev(DevCommand),
+    /// Connect, list, synchronise and remove container registries.
+    #[command(subcommand)]
+    Registry(crate::registry::RegistryCommand),
 }
 
 /// Where the inventory store is.
@@ -210,7 +213,8 @@ pub struct DbStatusArgs {
 #[derive(Args, Debug)]
 pub struct ScanArgs {
     /// The image: an OCI layout directory, an oci-archive or docker-archive tar (plain, gzip
-    /// or zstd), optionally followed by `:TAG` to pick one image among several.
+    /// or zstd), optionally followed by `:TAG` to pick one image among several; or a registry
+    /// image `REGISTRY/REPO[:TAG][@DIGEST]` (also `docker://…`), streamed without a local copy.
     #[arg(required_unless_present = "rootfs", conflicts_with = "rootfs")]
     pub image: Option<String>,
     /// Scan a directory holding a root filesystem instead (e.g. `/`).
@@ -238,6 +242,9 @@ pub struct ScanArgs {
     /// List packages only: do not match against the vulnerability database.
     #[arg(long)]
     pub skip_db: bool,
+    /// Pulling from a registry (`crowsnest scan REGISTRY/REPO:TAG`).
+    #[command(flatten)]
+    pub registry: crate::registry::PullArgs,
 }
 
 /// `crowsnest bench`.

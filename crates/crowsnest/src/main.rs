@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod config;
 mod db;
+mod registry;
 mod scan;
 mod server;
 
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         Command::Tenants(command) => server::tenants(&config, command),
         Command::Keys(command) => server::keys(&config, command),
         Command::Dev(command) => server::dev(&config, command),
+        Command::Registry(command) => registry::run(&config, command),
     };
     match result {
         Ok(code) => code,

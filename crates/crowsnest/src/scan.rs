@@ -48,7 +48,11 @@ pub fn run(config: &Config, args: ScanArgs) -> Result<ExitCode> {
                     }
                 }
             };
-            let result = scanner.scan_image(image, &mut on_progress);
+            let result =
+                match crate::registry::open_if_remote(image, &args.registry, scanner.limits())? {
+                    Some(source) => scanner.scan_source(source.as_ref(), &mut on_progress),
+                    None => scanner.scan_image(image, &mut on_progress),
+                };
             if let Some(bar) = &bar {
                 bar.finish_and_clear();
             }
