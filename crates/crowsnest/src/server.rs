@@ -21,19 +21,21 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
         args.listen,
         store.engine()
     );
-    runtime
-        .block_on(crowsnest_api::serve(
-            crowsnest_api::ServeOptions {
-                addr: args.listen,
-                store,
-                settings: crowsnest_api::Settings {
-                    vulndb: Some(config.vulndb.clone()),
-                    ..crowsnest_api::Settings::default()
-                },
+    let served = runtime.block_on(crowsnest_api::serve(
+        crowsnest_api::ServeOptions {
+            addr: args.listen,
+            store,
+            settings: crowsnest_api::Settings {
+                vulndb: Some(config.vulndb.clone()),
+                ..crowsnest_api::Settings::default()
             },
-            stop_signal(),
-        ))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        },
+        stop_signal(),
+    ));
+    // Store calls still running on blocking threads (their clients are gone) get a moment to
+    // finish; a runtime dropped plainly would wait for every one of them.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    served.map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!("crowsnest API stopped");
     Ok(ExitCode::SUCCESS)
 }
