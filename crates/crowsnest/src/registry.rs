@@ -84,7 +84,12 @@ pub fn open_if_remote(
         limits,
         &SourceOptions { platform },
     )
-    .map_err(|e| crate::coded(crowsnest_registry::failure_code(&e), &e))
+    .map_err(|e| {
+        // The registry's own message, without the image layer's I/O wrapping.
+        let text = crowsnest_registry::fetcher::registry_error(&e)
+            .map_or_else(|| e.to_string(), ToString::to_string);
+        crate::coded(crowsnest_registry::failure_code(&e), &text)
+    })
     .with_context(|| format!("opening {reference}"))?;
     Ok(Some(source))
 }
