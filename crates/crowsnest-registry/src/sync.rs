@@ -40,6 +40,9 @@ pub const REGISTRY_TYPES: &[&str] = &[
 /// Index entries with this platform are attestations (buildx), not images.
 const ATTESTATION_PLATFORM: &str = "unknown/unknown";
 
+/// Config creation times already read in this sync, by config digest.
+type ConfigTimes = Mutex<HashMap<Digest, i64>>;
+
 /// Largest manifest or config read during a sync.
 const MAX_DOCUMENT: u64 = 8 << 20;
 
@@ -192,6 +195,8 @@ pub fn sync_registry(
     }
     let before = Arc::new(before);
 
+    // Config creation times by config digest: tags of one image across repositories share it.
+    let configs = ConfigTimes::default();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<RepoOutcome>> = Mutex::new(Vec::new());
     let workers = options.concurrency.clamp(1, 64).min(paths.len().max(1));
@@ -200,7 +205,8 @@ pub fn sync_registry(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = paths.get(i) else { break };
-                let outcome = sync_repository(store, connection, client, path, before.get(path));
+                let outcome =
+                    sync_repository(store, connection, client, path, before.get(path), &configs);
                 if let Ok(mut all) = results.lock() {
                     all.push(outcome);
                 }
@@ -282,6 +288,7 @@ fn sync_repository(
     client: &RegistryClient,
     path: &str,
     before: Option<&HashMap<String, SyncedTag>>,
+    configs: &ConfigTimes,
 ) -> RepoOutcome {
     let mut out = RepoOutcome::default();
     let tags = match client.tags(path) {
@@ -321,7 +328,7 @@ fn sync_repository(
     }
     for tag in &tags {
         let old = before.and_then(|b| b.get(tag));
-        match sync_tag(store, client, repository_id, path, tag, old) {
+        match sync_tag(store, client, repository_id, path, tag, old, configs) {
             Ok(TagOutcome {
                 created_ms,
                 changed,
@@ -364,6 +371,7 @@ fn sync_tag(
     path: &str,
     tag: &str,
     old: Option<&SyncedTag>,
+    configs: &ConfigTimes,
 ) -> Result<TagOutcome, RegistryError> {
     let head = client.head_manifest(path, tag)?;
     if let (Some(digest), Some(old)) = (&head.digest, old) {
@@ -376,7 +384,8 @@ fn sync_tag(
         }
     }
     let mut manifests = 0;
-    let (image_row, created_ms) = record_manifest(store, client, path, tag, &mut manifests)?;
+    let (image_row, created_ms) =
+        record_manifest(store, client, path, tag, &mut manifests, configs)?;
     let now = crowsnest_store::now_ms();
     store.put_tag(
         repository_id,
@@ -404,6 +413,7 @@ fn record_manifest(
     path: &str,
     reference: &str,
     manifests: &mut usize,
+    configs: &ConfigTimes,
 ) -> Result<(i64, i64), RegistryError> {
     let manifest = client.manifest(path, reference, MAX_DOCUMENT)?;
     *manifests += 1;
@@ -414,7 +424,7 @@ fn record_manifest(
             config_size,
             layers,
         }) => {
-            let created_ms = config_created_ms(client, path, &config)?;
+            let created_ms = config_created_ms(client, path, &config, configs)?;
             let size = layers
                 .iter()
                 .fold(config_size, |s, (_, n)| s.saturating_add(*n));
@@ -435,8 +445,14 @@ fn record_manifest(
                 .iter()
                 .filter(|e| e.platform != ATTESTATION_PLATFORM)
             {
-                let (child, child_created) =
-                    record_manifest(store, client, path, &entry.digest.to_string(), manifests)?;
+                let (child, child_created) = record_manifest(
+                    store,
+                    client,
+                    path,
+                    &entry.digest.to_string(),
+                    manifests,
+                    configs,
+                )?;
                 created_ms = created_ms.max(child_created);
                 size = size.saturating_add(entry.size);
                 children.push((child, entry.platform.clone()));
@@ -477,11 +493,15 @@ fn config_created_ms(
     client: &RegistryClient,
     path: &str,
     config: &Digest,
+    configs: &ConfigTimes,
 ) -> Result<i64, RegistryError> {
     #[derive(Deserialize)]
     struct Created {
         #[serde(default)]
         created: Option<String>,
+    }
+    if let Some(known) = configs.lock().ok().and_then(|c| c.get(config).copied()) {
+        return Ok(known);
     }
     let bytes = client.blob_bytes(path, config, MAX_DOCUMENT)?;
     let actual = crowsnest_image::source::document_digest(&bytes);
@@ -493,7 +513,11 @@ fn config_created_ms(
     let created = serde_json::from_slice::<Created>(&bytes)
         .ok()
         .and_then(|c| c.created);
-    Ok(created.as_deref().and_then(parse_rfc3339_ms).unwrap_or(0))
+    let created_ms = created.as_deref().and_then(parse_rfc3339_ms).unwrap_or(0);
+    if let Ok(mut known) = configs.lock() {
+        known.insert(config.clone(), created_ms);
+    }
+    Ok(created_ms)
 }
 
 /// Milliseconds of an RFC 3339 time (`2024-01-02T03:04:05.123Z`, offsets allowed).
