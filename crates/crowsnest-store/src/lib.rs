@@ -21,6 +21,8 @@
 //! - [`vm_images`]: VM images (ECS DescribeImages): platform images seen by all, custom images
 //!   of one tenant, shared or published to others.
 //! - [`tasks`]: scan tasks created through the API.
+//! - [`scans`]: the stored inventory of each scanned digest and its latest match, so a
+//!   vulnerability database update re-matches images without reading them again.
 //! - [`seed`]: a synthetic inventory for benchmarks and `crowsnest dev seed`.
 //!
 //! # Why rusqlite and a thin layer rather than sqlx
@@ -46,6 +48,7 @@ pub mod filter;
 pub mod hosts;
 pub mod inventory;
 pub mod registries;
+pub mod scans;
 pub mod seed;
 pub mod sql;
 pub mod tasks;
@@ -66,6 +69,7 @@ pub use inventory::{
 pub use registries::{
     NewRegistryConnection, RegistryConnection, SyncEnd, SyncedTag, UnscannedImage,
 };
+pub use scans::{MatchRecorded, StoredInventory, VulnCounts};
 pub use seed::{SeedPlan, SeedReport};
 pub use sql::{EngineKind, Row, Value};
 pub use tasks::{NewScanTask, ScanTask};
@@ -148,6 +152,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_list_indexes.sql"),
     include_str!("../migrations/0004_placement_scan_summary.sql"),
     include_str!("../migrations/0005_registry_connections.sql"),
+    include_str!("../migrations/0006_stored_inventories.sql"),
 ];
 
 /// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,

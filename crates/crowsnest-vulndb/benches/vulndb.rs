@@ -23,6 +23,14 @@ use crowsnest_model::{Ecosystem, Package};
 use crowsnest_vulndb::{import_path, match_packages, VulnDb};
 
 const INVENTORIES: usize = 10_000;
+
+/// `CROWSNEST_BENCH_INVENTORIES` shrinks the full run (for profiling under callgrind).
+fn inventory_count() -> usize {
+    std::env::var("CROWSNEST_BENCH_INVENTORIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(INVENTORIES)
+}
 const PACKAGES_PER_INVENTORY: usize = 300;
 
 fn fixtures() -> std::path::PathBuf {
@@ -130,6 +138,15 @@ fn match_all(db_path: &Path, invs: &[Vec<Package>]) -> usize {
         .sum()
 }
 
+/// The profiled pass of `CROWSNEST_BENCH_PROFILE`, a function of its own so callgrind can
+/// collect it alone.
+#[inline(never)]
+fn match_warm(db: &VulnDb, invs: &[Vec<Package>]) -> usize {
+    invs.iter()
+        .map(|inv| match_packages(db, inv, None).unwrap().len())
+        .sum()
+}
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("vulndb.sqlite");
@@ -171,12 +188,37 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     // The full run the issue asks for, timed once per thread count.
-    let all = inventories(&pool, INVENTORIES, 0xc0ffee);
+    let count = inventory_count();
+    let all = inventories(&pool, count, 0xc0ffee);
+    if std::env::var_os("CROWSNEST_BENCH_PROFILE").is_some() {
+        // Steady state for callgrind (`--toggle-collect='*match_warm*'`): one handle, caches
+        // warmed by a first pass, then the same inventories again.
+        let db = VulnDb::open(&db_path).unwrap();
+        let warm = |db: &VulnDb| -> usize {
+            all.iter()
+                .map(|inv| match_packages(db, inv, None).unwrap().len())
+                .sum()
+        };
+        warm(&db);
+        eprintln!("profile pass: {} findings", match_warm(&db, &all));
+        return;
+    }
+    if std::env::var_os("CROWSNEST_BENCH_DIGEST").is_some() {
+        // A digest of every finding in full, to show an optimisation changed no result.
+        use sha2::Digest as _;
+        let db = VulnDb::open(&db_path).unwrap();
+        let mut h = sha2::Sha256::new();
+        for inv in &all {
+            let findings = match_packages(&db, inv, None).unwrap();
+            h.update(serde_json::to_vec(&findings).unwrap());
+        }
+        eprintln!("findings digest: {}", hex::encode(h.finalize()));
+    }
     let t = Instant::now();
     let cpu = thread_cpu_seconds();
     let findings = match_all(&db_path, &all);
     eprintln!(
-        "match: {INVENTORIES} inventories x {PACKAGES_PER_INVENTORY} packages on 1 thread: {:.2?} wall, {:.2} s CPU ({findings} findings)",
+        "match: {count} inventories x {PACKAGES_PER_INVENTORY} packages on 1 thread: {:.2?} wall, {:.2} s CPU ({findings} findings)",
         t.elapsed(),
         thread_cpu_seconds() - cpu
     );
@@ -189,7 +231,7 @@ fn bench(c: &mut Criterion) {
     });
     assert_eq!(findings, findings2);
     eprintln!(
-        "match: {INVENTORIES} inventories x {PACKAGES_PER_INVENTORY} packages on 2 threads: {:.2?}",
+        "match: {count} inventories x {PACKAGES_PER_INVENTORY} packages on 2 threads: {:.2?}",
         t.elapsed()
     );
 }

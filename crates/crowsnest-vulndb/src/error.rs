@@ -79,6 +79,9 @@ pub enum VulnDbError {
     /// The import path is neither a directory, a zip nor a record file.
     #[error("{0} is not a directory, a zip archive or an OSV record file")]
     UnsupportedSource(PathBuf),
+    /// The store of inventories being re-matched failed (or a matching thread died).
+    #[error("re-matching stored inventories: {0}")]
+    Store(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl VulnDbError {
@@ -96,7 +99,7 @@ impl VulnDbError {
             VulnDbError::CorruptArchive { .. }
             | VulnDbError::InvalidRecord { .. }
             | VulnDbError::Schema { .. } => ErrorCode::CatalogFailed,
-            VulnDbError::Sqlite { .. } => ErrorCode::Internal,
+            VulnDbError::Sqlite { .. } | VulnDbError::Store(_) => ErrorCode::Internal,
         }
     }
 

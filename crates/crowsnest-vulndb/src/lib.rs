@@ -7,6 +7,7 @@
 //! - [`matcher`]: packages in, [`crowsnest_model::Finding`]s out, aliases merged.
 //! - [`cvss`]: CVSS vectors and base scores; [`range`]: OSV range evaluation;
 //!   [`ecosystem`]: OSV ecosystem names and how packages map onto them.
+//! - [`rematch`]: stored inventories matched again after an update, many at a time.
 
 pub mod cvss;
 pub mod ecosystem;
@@ -15,12 +16,16 @@ pub mod import;
 pub mod matcher;
 pub mod osv;
 pub mod range;
+pub mod rematch;
 pub mod store;
 pub mod update;
 
 pub use error::VulnDbError;
 pub use import::{import_path, ImportSummary, RecordFailure};
 pub use matcher::{match_inventory, match_packages};
+pub use rematch::{
+    match_in_parallel, rematch, RematchSummary, StoreFailure, StoredInventories, DEFAULT_BATCH,
+};
 pub use store::{status, DbStatus, SourceStatus, VulnDb};
 pub use update::{update, EcosystemUpdate, Progress, UpdateSummary, DEFAULT_BASE_URL};
 

@@ -28,8 +28,9 @@ struct Hit {
     /// Per-package CVSS scores of each affected entry that matched.
     cvss: Vec<Arc<[CvssScore]>>,
     ecosystem_word: Option<Severity>,
+    /// [`crate::store::Candidate::uid`] of each affected entry that matched.
+    candidates: Vec<u32>,
 }
-
 impl Hit {
     /// Every id this record goes by.
     fn ids(&self) -> impl Iterator<Item = &str> {
@@ -70,25 +71,64 @@ pub fn match_packages(
     distro: Option<&Distro>,
 ) -> Result<Vec<Finding>, VulnDbError> {
     let _span = tracing::debug_span!("match", packages = packages.len()).entered();
-    let mut findings = Vec::new();
-    for pkg in packages {
+    // (finding, index of its package)
+    let mut found: Vec<(Finding, usize)> = Vec::new();
+    for (i, pkg) in packages.iter().enumerate() {
         let hits = package_hits(db, pkg, distro)?;
         if !hits.is_empty() {
-            findings.extend(merge(pkg, distro, hits));
+            found.extend(merge(db, pkg, distro, hits).into_iter().map(|f| (f, i)));
         }
     }
+    Ok(sorted(packages, found))
+}
+
+/// Sorts findings by severity (highest first), package name, installed version, id, ecosystem,
+/// location and layer. Packages are ranked by (name, version) once, so most comparisons are of
+/// two integers rather than of strings, and findings are moved once rather than swapped.
+fn sorted(packages: &[Package], found: Vec<(Finding, usize)>) -> Vec<Finding> {
+    let mut by_name: Vec<usize> = (0..packages.len()).collect();
+    let key = |i: usize| {
+        packages
+            .get(i)
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+    };
+    by_name.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
+    // Equal (name, version) pairs share a rank, so the finding's id decides between them
+    // before the ecosystem and location do, as in the documented order.
+    let mut rank = vec![0u32; packages.len()];
+    let mut current = 0u32;
+    for (n, pair) in by_name.iter().enumerate() {
+        if n > 0 && key(by_name[n - 1]) != key(*pair) {
+            current += 1;
+        }
+        if let Some(slot) = rank.get_mut(*pair) {
+            *slot = current;
+        }
+    }
+    let mut order: Vec<(Severity, u32, usize)> = found
+        .iter()
+        .enumerate()
+        .map(|(n, (f, p))| (f.severity, rank.get(*p).copied().unwrap_or(0), n))
+        .collect();
     // The key orders any two distinct findings, so an unstable sort is deterministic.
-    findings.sort_unstable_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.package_name.cmp(&b.package_name))
-            .then_with(|| a.installed_version.cmp(&b.installed_version))
-            .then_with(|| a.id.cmp(&b.id))
-            .then_with(|| a.ecosystem.cmp(&b.ecosystem))
-            .then_with(|| a.location.cmp(&b.location))
-            .then_with(|| a.layer.cmp(&b.layer))
+    order.sort_unstable_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(a.1.cmp(&b.1))
+            .then_with(|| match (found.get(a.2), found.get(b.2)) {
+                (Some((a, _)), Some((b, _))) => {
+                    a.id.cmp(&b.id)
+                        .then_with(|| a.ecosystem.cmp(&b.ecosystem))
+                        .then_with(|| a.location.cmp(&b.location))
+                        .then_with(|| a.layer.cmp(&b.layer))
+                }
+                _ => Ordering::Equal,
+            })
     });
-    Ok(findings)
+    let mut slots: Vec<Option<Finding>> = found.into_iter().map(|(f, _)| Some(f)).collect();
+    order
+        .into_iter()
+        .filter_map(|(_, _, n)| slots.get_mut(n).and_then(Option::take))
+        .collect()
 }
 
 fn package_hits(
@@ -124,6 +164,7 @@ fn package_hits(
                 }
                 h.cvss.push(c.cvss.clone());
                 h.ecosystem_word = h.ecosystem_word.max(word);
+                h.candidates.push(c.uid);
                 continue;
             }
             let Some(entry) = db.record_entry(&c.record_id)? else {
@@ -135,6 +176,7 @@ fn package_hits(
                 scheme: scheme_for_base(lookup.base),
                 cvss: vec![c.cvss.clone()],
                 ecosystem_word: word,
+                candidates: vec![c.uid],
             });
         }
     }
@@ -181,18 +223,23 @@ fn groups(hits: &[Hit]) -> Vec<Vec<usize>> {
     out.into_values().collect()
 }
 
-fn merge(pkg: &Package, distro: Option<&Distro>, hits: Vec<Hit>) -> Vec<Finding> {
-    let purl = if pkg.purl.is_empty() {
-        purl_for(pkg, distro)
-    } else {
-        pkg.purl.clone()
-    };
-    let mut out = Vec::new();
-    for group in groups(&hits) {
-        let members: Vec<&Hit> = group.iter().filter_map(|&i| hits.get(i)).collect();
-        let Some(first) = members.first() else {
-            continue;
-        };
+/// What a finding shows of a vulnerability, independent of the package it was found in:
+/// the merged records' ids, severity, scores, summary and references. Computed once per set
+/// of matched `affected` entries and shared by every package they match (see
+/// `VulnDb::groupings`), so a finding costs copies of these rather than merging records again.
+#[derive(Debug)]
+pub(crate) struct Advisory {
+    id: String,
+    aliases: Vec<String>,
+    severity: Severity,
+    cvss: Vec<CvssScore>,
+    summary: Option<String>,
+    references: Vec<String>,
+}
+
+impl Advisory {
+    fn merged(members: &[&Hit]) -> Option<Advisory> {
+        let first = members.first()?;
         let all_ids: BTreeSet<&str> = members.iter().flat_map(|h| h.ids()).collect();
         let record_ids: BTreeSet<&str> = members.iter().map(|h| h.entry.info.id.as_str()).collect();
         let id = all_ids
@@ -208,7 +255,7 @@ fn merge(pkg: &Package, distro: Option<&Distro>, hits: Vec<Hit>) -> Vec<Finding>
             .collect();
 
         let mut cvss: Vec<CvssScore> = Vec::new();
-        for h in &members {
+        for h in members {
             let per_package = h.cvss.iter().flat_map(|list| list.iter());
             for c in per_package.chain(h.entry.cvss.iter()) {
                 if !cvss.iter().any(|x| x.vector == c.vector) {
@@ -236,24 +283,7 @@ fn merge(pkg: &Package, distro: Option<&Distro>, hits: Vec<Hit>) -> Vec<Finding>
             .or(eco_word)
             .unwrap_or(Severity::Unknown);
 
-        let mut fixed: Vec<String> = Vec::new();
-        for h in &members {
-            for f in &h.fixed {
-                if !fixed.contains(f) {
-                    fixed.push(f.clone());
-                }
-            }
-        }
-        if fixed.len() > 1 {
-            let scheme = first.scheme;
-            fixed.sort_by(|a, b| {
-                scheme
-                    .and_then(|s| crowsnest_version::compare(s, a, b).ok())
-                    .unwrap_or_else(|| a.cmp(b))
-            });
-        }
-
-        let references: Vec<String> = if let [only] = members.as_slice() {
+        let references: Vec<String> = if let [only] = members {
             only.entry.info.references.clone()
         } else {
             let mut seen = std::collections::HashSet::new();
@@ -270,19 +300,96 @@ fn merge(pkg: &Package, distro: Option<&Distro>, hits: Vec<Hit>) -> Vec<Finding>
             .find(|h| h.entry.info.id == id)
             .and_then(|h| h.entry.info.summary.clone())
             .or_else(|| members.iter().find_map(|h| h.entry.info.summary.clone()));
-
-        out.push(Finding {
+        Some(Advisory {
             id,
             aliases,
+            severity,
+            cvss,
+            summary,
+            references,
+        })
+    }
+}
+
+/// Hits grouped into vulnerabilities, each group with its merged advisory.
+pub(crate) type Grouping = Arc<[(Vec<usize>, Arc<Advisory>)]>;
+
+/// The grouping of a package's hits, cached by the entries that matched: the same entries
+/// (in the same order) always group and merge the same way, whatever the installed version.
+fn grouped(db: &VulnDb, hits: &[Hit]) -> Grouping {
+    // u32::MAX separates the hits, so two splits of the same entries differ.
+    let key: Vec<u32> = hits
+        .iter()
+        .flat_map(|h| {
+            h.candidates
+                .iter()
+                .copied()
+                .chain(std::iter::once(u32::MAX))
+        })
+        .collect();
+    if let Some(g) = db.groupings.borrow().get(&key) {
+        return g.clone();
+    }
+    let mut out = Vec::new();
+    for group in groups(hits) {
+        let members: Vec<&Hit> = group.iter().filter_map(|&i| hits.get(i)).collect();
+        if let Some(a) = Advisory::merged(&members) {
+            out.push((group, Arc::new(a)));
+        }
+    }
+    let out: Grouping = out.into();
+    db.groupings.borrow_mut().insert(key, out.clone());
+    out
+}
+
+fn merge(db: &VulnDb, pkg: &Package, distro: Option<&Distro>, hits: Vec<Hit>) -> Vec<Finding> {
+    let purl = if pkg.purl.is_empty() {
+        purl_for(pkg, distro)
+    } else {
+        pkg.purl.clone()
+    };
+    let mut out = Vec::with_capacity(hits.len());
+    for (group, advisory) in grouped(db, &hits).iter() {
+        let members: Vec<&Hit> = group.iter().filter_map(|&i| hits.get(i)).collect();
+        let Some(first) = members.first() else {
+            continue;
+        };
+
+        let mut fixed: Vec<String> = Vec::new();
+        for h in &members {
+            for f in &h.fixed {
+                if !fixed.contains(f) {
+                    fixed.push(f.clone());
+                }
+            }
+        }
+        if fixed.len() > 1 {
+            // Each version parsed once (not once per comparison); a pair either of which the
+            // scheme cannot read compares as text, as `crowsnest_version::compare` failing did.
+            let scheme = first.scheme;
+            let mut keyed: Vec<(Option<crowsnest_version::Version>, String)> = fixed
+                .into_iter()
+                .map(|f| (scheme.and_then(|s| crowsnest_version::parse(s, &f).ok()), f))
+                .collect();
+            keyed.sort_by(|(pa, a), (pb, b)| match (pa, pb) {
+                (Some(x), Some(y)) => x.cmp(y),
+                _ => a.cmp(b),
+            });
+            fixed = keyed.into_iter().map(|(_, f)| f).collect();
+        }
+
+        out.push(Finding {
+            id: advisory.id.clone(),
+            aliases: advisory.aliases.clone(),
             package_name: pkg.name.clone(),
             installed_version: pkg.version.clone(),
             ecosystem: pkg.ecosystem,
             purl: purl.clone(),
             fixed_versions: fixed,
-            severity,
-            cvss,
-            summary,
-            references,
+            severity: advisory.severity,
+            cvss: advisory.cvss.clone(),
+            summary: advisory.summary.clone(),
+            references: advisory.references.clone(),
             location: pkg.location.clone(),
             layer: pkg.layer.clone(),
         });

@@ -137,7 +137,8 @@ pub struct Installed<P> {
     text: String,
     scheme: Option<Scheme>,
     own: Option<P>,
-    semver: Option<P>,
+    /// Parsed on first use: most packages meet no `SEMVER` range outside SemVer ecosystems.
+    semver: std::cell::OnceCell<Option<P>>,
 }
 
 impl<P: Clone + std::fmt::Debug> Installed<P> {
@@ -148,11 +149,7 @@ impl<P: Clone + std::fmt::Debug> Installed<P> {
         order: &O,
     ) -> Installed<P> {
         let own = scheme.and_then(|s| order.parse(s, version));
-        let semver = if scheme == Some(Scheme::Semver) {
-            own.clone()
-        } else {
-            order.parse(Scheme::Semver, version)
-        };
+        let semver = std::cell::OnceCell::new();
         Installed {
             text: version.to_owned(),
             scheme,
@@ -161,9 +158,13 @@ impl<P: Clone + std::fmt::Debug> Installed<P> {
         }
     }
 
-    fn under(&self, scheme: Scheme) -> Option<&P> {
-        if scheme == Scheme::Semver {
-            self.semver.as_ref()
+    fn under<O: VersionOrder<Parsed = P>>(&self, scheme: Scheme, order: &O) -> Option<&P> {
+        if scheme == Scheme::Semver && self.scheme == Some(Scheme::Semver) {
+            self.own.as_ref()
+        } else if scheme == Scheme::Semver {
+            self.semver
+                .get_or_init(|| order.parse(Scheme::Semver, &self.text))
+                .as_ref()
         } else if Some(scheme) == self.scheme {
             self.own.as_ref()
         } else {
@@ -261,7 +262,7 @@ impl<P: Clone + std::fmt::Debug> PreparedAffected<P> {
         let mut affected = false;
         let mut fixed: Vec<String> = Vec::new();
         for range in &self.ranges {
-            let Some(v) = version.under(range.scheme) else {
+            let Some(v) = version.under(range.scheme, order) else {
                 // An installed version the scheme cannot read is never reported.
                 continue;
             };

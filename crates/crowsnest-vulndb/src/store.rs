@@ -113,6 +113,9 @@ impl RecordInfo {
 /// One `affected` entry loaded for matching.
 #[derive(Clone, Debug)]
 pub struct Candidate {
+    /// Unique among the candidates one handle has loaded: the matcher keys its cache of merged
+    /// advisories by the set of candidates that matched.
+    pub uid: u32,
     /// The record it belongs to.
     pub record_id: String,
     /// The release part of its ecosystem.
@@ -219,8 +222,14 @@ type CandidateList = Arc<Vec<Candidate>>;
 pub struct VulnDb {
     path: PathBuf,
     conn: Connection,
-    candidates: std::cell::RefCell<HashMap<(String, String), CandidateList>>,
+    /// Base ecosystem, then name: looked up with borrowed strings, no key is built per lookup.
+    candidates: std::cell::RefCell<HashMap<String, HashMap<String, CandidateList>>>,
+    /// How many candidates this handle has loaded: the next [`Candidate::uid`].
+    loaded: std::cell::Cell<u32>,
     records: std::cell::RefCell<HashMap<String, Arc<RecordEntry>>>,
+    /// The matcher's grouped and merged hits, keyed by the candidates that matched (see
+    /// `matcher::grouped`).
+    pub(crate) groupings: std::cell::RefCell<HashMap<Vec<u32>, crate::matcher::Grouping>>,
 }
 
 impl std::fmt::Debug for VulnDb {
@@ -269,7 +278,9 @@ impl VulnDb {
             path: path.to_owned(),
             conn,
             candidates: Default::default(),
+            loaded: Default::default(),
             records: Default::default(),
+            groupings: Default::default(),
         })
     }
 
@@ -280,8 +291,7 @@ impl VulnDb {
 
     /// The `affected` entries for a package in a base ecosystem (`name` already normalised).
     pub fn candidates(&self, base: &str, name: &str) -> Result<CandidateList, VulnDbError> {
-        let key = (base.to_owned(), name.to_owned());
-        if let Some(hit) = self.candidates.borrow().get(&key) {
+        if let Some(hit) = self.candidates.borrow().get(base).and_then(|m| m.get(name)) {
             return Ok(hit.clone());
         }
         let mut stmt = self
@@ -313,7 +323,10 @@ impl VulnDb {
                 continue;
             };
             let prepared = PreparedAffected::prepare(&stored, scheme, &SchemeOrder);
+            let uid = self.loaded.get();
+            self.loaded.set(uid.wrapping_add(1));
             out.push(Candidate {
+                uid,
                 record_id,
                 release,
                 prepared,
@@ -326,7 +339,11 @@ impl VulnDb {
             });
         }
         let out = Arc::new(out);
-        self.candidates.borrow_mut().insert(key, out.clone());
+        self.candidates
+            .borrow_mut()
+            .entry(base.to_owned())
+            .or_default()
+            .insert(name.to_owned(), out.clone());
         Ok(out)
     }
 
@@ -370,6 +387,22 @@ impl VulnDb {
             .map_err(VulnDbError::sqlite(&self.path))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(VulnDbError::sqlite(&self.path))
+    }
+
+    /// The build of this file: a new value for every committed update, so a stored inventory
+    /// knows whether it was matched against what is loaded now. Files written before builds
+    /// were recorded answer their update time.
+    pub fn build(&self) -> Result<String, VulnDbError> {
+        let read = |key: &str| -> Result<Option<String>, VulnDbError> {
+            self.conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(VulnDbError::sqlite(&self.path))
+        };
+        Ok(match read("build")? {
+            Some(b) => b,
+            None => read("updated_at")?.unwrap_or_default(),
+        })
     }
 
     /// What is loaded, from when, how many records per ecosystem.
@@ -655,9 +688,15 @@ impl Staging {
     pub fn commit(mut self) -> Result<(), VulnDbError> {
         let tmp = self.tmp.clone();
         if let Some(conn) = self.conn.take() {
+            let now = now_rfc3339();
+            // The update time alone could repeat (two imports within a clock tick); the
+            // temporary file's name holds the process id and nanoseconds.
+            use sha2::Digest as _;
+            let salt = sha2::Sha256::digest(tmp.to_string_lossy().as_bytes());
+            let build = format!("{now}/{}", hex::encode(&salt[..6]));
             conn.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('updated_at', ?1)",
-                [now_rfc3339()],
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('updated_at', ?1), ('build', ?2)",
+                [now, build],
             )
             .and_then(|_| conn.execute_batch("COMMIT; ANALYZE;"))
             .map_err(VulnDbError::sqlite(&tmp))?;

@@ -1,0 +1,368 @@
+//! Stored inventories: what each scanned image digest contains, kept so that a vulnerability
+//! database update re-matches every image without reading it again (Clair's split of indexing
+//! from matching).
+//!
+//! One row per digest (`stored_inventories`, migration 6), however many tenants and places use
+//! the image. [`Store::save_inventory`] writes it after a scan; [`Store::inventories_to_match`]
+//! hands out, in digest order and in batches, those not yet matched against a given database
+//! build; [`Store::record_match`] stores the per-severity counts of a match and copies the total
+//! onto the digest's latest scan (`image_scans.vul_count` and `severity`, and the placements'
+//! risk copy), which is what ListRegistryImages and DescribeImageInstances serve.
+//!
+//! The inventory is stored as zstd-compressed JSON in base64: the thin query layer binds only
+//! integers and text, and an image's inventory compresses about tenfold.
+
+use std::io::Read;
+
+use base64::Engine as _;
+use crowsnest_model::{Finding, Inventory, Severity};
+
+use crate::inventory::{ScanRecord, ScanState};
+use crate::sql::{Row, Tx};
+use crate::{now_ms, Store, StoreError};
+
+/// The zstd level: inventories are written once per scan and read once per database update,
+/// so a cheap level is enough.
+const ZSTD_LEVEL: i32 = 3;
+
+/// Largest decompressed inventory accepted back from the store (a corrupt or hostile row must
+/// not exhaust memory).
+const MAX_INVENTORY_BYTES: u64 = 256 << 20;
+
+/// Vulnerabilities of one image, by severity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VulnCounts {
+    /// CVSS 9.0 and above.
+    pub critical: i64,
+    /// CVSS 7.0-8.9.
+    pub high: i64,
+    /// CVSS 4.0-6.9.
+    pub medium: i64,
+    /// CVSS 0.1-3.9.
+    pub low: i64,
+    /// No score and no database severity.
+    pub unknown: i64,
+}
+
+impl VulnCounts {
+    /// Counts findings (one per vulnerability per package) by severity.
+    pub fn of(findings: &[Finding]) -> VulnCounts {
+        let mut c = VulnCounts::default();
+        for f in findings {
+            match f.severity {
+                Severity::Critical => c.critical += 1,
+                Severity::High => c.high += 1,
+                Severity::Medium => c.medium += 1,
+                Severity::Low => c.low += 1,
+                Severity::Unknown => c.unknown += 1,
+            }
+        }
+        c
+    }
+
+    /// Every vulnerability: the `vul_count` the APIs serve.
+    pub fn total(&self) -> i64 {
+        self.critical + self.high + self.medium + self.low + self.unknown
+    }
+
+    /// Huawei's image risk level (`severity_level`: Security, Low, Medium, High) implied by the
+    /// vulnerabilities alone: critical counts as High, the level Huawei's range tops out at,
+    /// and unrated vulnerabilities as Low (something is known to be wrong, not how badly).
+    pub fn level(&self) -> &'static str {
+        if self.critical + self.high > 0 {
+            "High"
+        } else if self.medium > 0 {
+            "Medium"
+        } else if self.low + self.unknown > 0 {
+            "Low"
+        } else {
+            "Security"
+        }
+    }
+}
+
+/// One stored inventory with what its last match found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredInventory {
+    /// The image digest (`sha256:…`) it belongs to.
+    pub digest: String,
+    /// What the scan found.
+    pub inventory: Inventory,
+    /// When it was scanned, ms.
+    pub indexed_ms: i64,
+    /// The scan engine and catalogers that produced it.
+    pub engine_version: String,
+    /// The vulnerability database build of `counts`; empty until first matched.
+    pub vulndb_build: String,
+    /// When it was last matched, ms.
+    pub matched_ms: Option<i64>,
+    /// What the last match found.
+    pub counts: VulnCounts,
+}
+
+/// What [`Store::record_match`] changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatchRecorded {
+    /// The counts before (zero when never matched).
+    pub before: VulnCounts,
+    /// Whether any count differs from before.
+    pub changed: bool,
+    /// Whether the digest is a known image whose latest scan now carries the new total.
+    pub image_updated: bool,
+}
+
+const COLUMNS: &str = "digest, inventory, indexed_ms, engine_version, vulndb_build, matched_ms, \
+    critical_count, high_count, medium_count, low_count, unknown_count";
+
+fn encode(inventory: &Inventory) -> Result<String, StoreError> {
+    let json = serde_json::to_vec(inventory).map_err(|e| StoreError::Bind(e.to_string()))?;
+    let packed = zstd::encode_all(json.as_slice(), ZSTD_LEVEL)
+        .map_err(|e| StoreError::Bind(format!("compressing an inventory: {e}")))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(packed))
+}
+
+fn decode(text: &str) -> Result<Inventory, StoreError> {
+    let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("stored inventory: {what}: {e}"))
+    };
+    let packed = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| corrupt("base64", &e))?;
+    let mut json = Vec::new();
+    zstd::stream::read::Decoder::new(packed.as_slice())
+        .map_err(|e| corrupt("zstd", &e))?
+        .take(MAX_INVENTORY_BYTES + 1)
+        .read_to_end(&mut json)
+        .map_err(|e| corrupt("zstd", &e))?;
+    if json.len() as u64 > MAX_INVENTORY_BYTES {
+        return Err(corrupt("size", &"larger than the limit"));
+    }
+    serde_json::from_slice(&json).map_err(|e| corrupt("json", &e))
+}
+
+fn counts_from(row: &Row, at: usize) -> Result<VulnCounts, StoreError> {
+    Ok(VulnCounts {
+        critical: row.int(at)?,
+        high: row.int(at + 1)?,
+        medium: row.int(at + 2)?,
+        low: row.int(at + 3)?,
+        unknown: row.int(at + 4)?,
+    })
+}
+
+fn stored_from(row: &Row) -> Result<StoredInventory, StoreError> {
+    Ok(StoredInventory {
+        digest: row.text(0)?,
+        inventory: decode(&row.text(1)?)?,
+        indexed_ms: row.int(2)?,
+        engine_version: row.text(3)?,
+        vulndb_build: row.text(4)?,
+        matched_ms: row.opt_int(5)?,
+        counts: counts_from(row, 6)?,
+    })
+}
+
+impl Store {
+    /// Stores (or replaces) the inventory of image `digest`, scanned by `engine_version`. The
+    /// row's match is reset: the new inventory has not been matched by any build yet, so the
+    /// next [`Store::inventories_to_match`] includes it; its counts stay until then.
+    pub fn save_inventory(
+        &self,
+        digest: &str,
+        inventory: &Inventory,
+        engine_version: &str,
+    ) -> Result<(), StoreError> {
+        let encoded = encode(inventory)?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO stored_inventories (digest, inventory, indexed_ms, engine_version, \
+                 vulndb_build) VALUES ($1, $2, $3, $4, '') \
+                 ON CONFLICT (digest) DO UPDATE SET inventory = excluded.inventory, \
+                 indexed_ms = excluded.indexed_ms, engine_version = excluded.engine_version, \
+                 vulndb_build = ''",
+                &[
+                    digest.into(),
+                    encoded.into(),
+                    now_ms().into(),
+                    engine_version.into(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The stored inventory of `digest`, if any.
+    pub fn stored_inventory(&self, digest: &str) -> Result<Option<StoredInventory>, StoreError> {
+        self.read(|tx| {
+            tx.query_opt(
+                &format!("SELECT {COLUMNS} FROM stored_inventories WHERE digest = $1"),
+                &[digest.into()],
+            )?
+            .as_ref()
+            .map(stored_from)
+            .transpose()
+        })
+    }
+
+    /// How many inventories are stored, and how many of them were last matched by `build`.
+    pub fn stored_inventory_counts(&self, build: &str) -> Result<(i64, i64), StoreError> {
+        self.read(|tx| {
+            let row = tx.query_one(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN vulndb_build = $1 THEN 1 ELSE 0 END), 0) \
+                 FROM stored_inventories",
+                &[build.into()],
+            )?;
+            Ok((row.int(0)?, row.int(1)?))
+        })
+    }
+
+    /// Up to `limit` stored inventories not last matched by `build`, in digest order, after
+    /// digest `after` (the last of the previous batch; `None` for the first). Walking by digest
+    /// rather than re-asking for "not matched yet" ends even when recording a match fails.
+    pub fn inventories_to_match(
+        &self,
+        build: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredInventory>, StoreError> {
+        self.read(|tx| {
+            tx.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM stored_inventories \
+                     WHERE vulndb_build <> $1 AND digest > $2 ORDER BY digest LIMIT $3"
+                ),
+                &[
+                    build.into(),
+                    after.unwrap_or("").into(),
+                    limit.max(0).into(),
+                ],
+            )?
+            .iter()
+            .map(stored_from)
+            .collect()
+        })
+    }
+
+    /// Records that `digest`'s inventory, matched against database `build`, has `counts`; when
+    /// the digest is a known image its latest scan (and every placement's copy of it) gets the
+    /// new total and risk level. An image never scanned gets a succeeded scan holding them.
+    pub fn record_match(
+        &self,
+        digest: &str,
+        build: &str,
+        counts: &VulnCounts,
+    ) -> Result<MatchRecorded, StoreError> {
+        // The image's scan first, the inventory's build last: if anything fails in between,
+        // the inventory is still "not matched by build" and the next re-match repeats this.
+        let image = self.read(|tx| image_scan(tx, digest))?;
+        let image_updated = match image {
+            Some((row, scan)) => {
+                let now = now_ms();
+                let mut record = scan.unwrap_or(ScanRecord {
+                    state: ScanState::Succeeded,
+                    stage: String::new(),
+                    progress: 100,
+                    failure_code: String::new(),
+                    vul_count: 0,
+                    baseline_count: 0,
+                    malicious_count: 0,
+                    alarm_count: 0,
+                    severity: String::new(),
+                    started_ms: Some(now),
+                    finished_ms: Some(now),
+                });
+                record.vul_count = counts.total();
+                record.severity = level_with(&record, counts);
+                self.record_scan(row, &record)?;
+                true
+            }
+            None => false,
+        };
+        self.write(|tx| {
+            let before = tx
+                .query_opt(
+                    "SELECT vulndb_build, critical_count, high_count, medium_count, low_count, \
+                     unknown_count FROM stored_inventories WHERE digest = $1",
+                    &[digest.into()],
+                )?
+                .ok_or(StoreError::NotFound("stored inventory"))?;
+            let before = counts_from(&before, 1)?;
+            tx.execute(
+                "UPDATE stored_inventories SET vulndb_build = $2, matched_ms = $3, \
+                 critical_count = $4, high_count = $5, medium_count = $6, low_count = $7, \
+                 unknown_count = $8 WHERE digest = $1",
+                &[
+                    digest.into(),
+                    build.into(),
+                    now_ms().into(),
+                    counts.critical.into(),
+                    counts.high.into(),
+                    counts.medium.into(),
+                    counts.low.into(),
+                    counts.unknown.into(),
+                ],
+            )?;
+            Ok(MatchRecorded {
+                before,
+                changed: before != *counts,
+                image_updated,
+            })
+        })
+    }
+}
+
+/// The risk level of a scan whose vulnerabilities are now `counts`. The level also reflects the
+/// other analyzers (baseline, malicious files, alarms), whose findings a re-match does not
+/// know: while the scan reports any of those, the level never drops below what it said.
+fn level_with(scan: &ScanRecord, counts: &VulnCounts) -> String {
+    const ORDER: [&str; 4] = ["Security", "Low", "Medium", "High"];
+    let rank = |l: &str| ORDER.iter().position(|o| *o == l);
+    let from_vulns = counts.level();
+    let others = scan.baseline_count + scan.malicious_count + scan.alarm_count > 0;
+    match (others, rank(&scan.severity), rank(from_vulns)) {
+        (true, Some(old), Some(new)) if old > new => scan.severity.clone(),
+        _ => from_vulns.to_owned(),
+    }
+}
+
+/// The `images` row of `digest` and its latest scan, if the digest is a known image.
+fn image_scan(
+    tx: &mut Tx<'_>,
+    digest: &str,
+) -> Result<Option<(i64, Option<ScanRecord>)>, StoreError> {
+    let Some(image) = tx.query_opt("SELECT id FROM images WHERE digest = $1", &[digest.into()])?
+    else {
+        return Ok(None);
+    };
+    let row = image.int(0)?;
+    let scan = tx
+        .query_opt(
+            "SELECT state, stage, progress, failure_code, vul_count, baseline_count, \
+             malicious_count, alarm_count, severity, started_ms, finished_ms \
+             FROM image_scans WHERE image = $1",
+            &[row.into()],
+        )?
+        .map(|s| {
+            let state = match s.text(0)?.as_str() {
+                "waiting" => ScanState::Waiting,
+                "running" => ScanState::Running,
+                "failed" => ScanState::Failed,
+                _ => ScanState::Succeeded,
+            };
+            Ok::<_, StoreError>(ScanRecord {
+                state,
+                stage: s.text(1)?,
+                progress: s.int(2)?,
+                failure_code: s.text(3)?,
+                vul_count: s.int(4)?,
+                baseline_count: s.int(5)?,
+                malicious_count: s.int(6)?,
+                alarm_count: s.int(7)?,
+                severity: s.text(8)?,
+                started_ms: s.opt_int(9)?,
+                finished_ms: s.opt_int(10)?,
+            })
+        })
+        .transpose()?;
+    Ok(Some((row, scan)))
+}
