@@ -176,6 +176,17 @@ pub enum DbCommand {
     Update(DbUpdateArgs),
     /// Say what is loaded: records per ecosystem, sources, when.
     Status(DbStatusArgs),
+    /// Match every stored inventory (`scan --save`) not yet matched against the current
+    /// database, without reading the images again, and update its vulnerability counts.
+    Rematch(DbRematchArgs),
+}
+
+/// `crowsnest db rematch`.
+#[derive(Args, Debug)]
+pub struct DbRematchArgs {
+    /// The store holding the inventories.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `crowsnest db import`.
@@ -184,6 +195,10 @@ pub struct DbImportArgs {
     /// Paths to import, in order.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// The store whose saved inventories are re-matched once the import is done (skipped
+    /// when the default store does not exist yet).
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `crowsnest db update`.
@@ -199,6 +214,10 @@ pub struct DbUpdateArgs {
     /// Never show a progress bar (it is shown on a terminal by default).
     #[arg(long)]
     pub no_progress: bool,
+    /// The store whose saved inventories are re-matched once the update is done (skipped
+    /// when the default store does not exist yet).
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `crowsnest db status`.
@@ -245,6 +264,13 @@ pub struct ScanArgs {
     /// Pulling from a registry (`crowsnest scan REGISTRY/REPO:TAG`).
     #[command(flatten)]
     pub registry: crate::registry::PullArgs,
+    /// Also store the inventory and its vulnerability counts under the image's digest, so
+    /// `db update`/`db import`/`db rematch` re-match it later without the image.
+    #[arg(long)]
+    pub save: bool,
+    /// The store `--save` writes to.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `crowsnest bench`.

@@ -1,4 +1,5 @@
-//! `crowsnest db import|update|status`: fill and inspect the vulnerability database.
+//! `crowsnest db import|update|status|rematch`: fill and inspect the vulnerability database,
+//! and re-match the inventories `scan --save` stored once it changes.
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use anyhow::{Context, Result};
 use crowsnest_vulndb::{DbStatus, EcosystemUpdate, ImportSummary, UpdateSummary};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{DbCommand, DbImportArgs, DbStatusArgs, DbUpdateArgs};
+use crate::cli::{DbCommand, DbImportArgs, DbRematchArgs, DbStatusArgs, DbUpdateArgs, StoreArgs};
 use crate::config::{Config, DEFAULT_ECOSYSTEMS};
 
 /// Runs one `db` subcommand.
@@ -16,7 +17,83 @@ pub fn run(config: &Config, command: DbCommand) -> Result<ExitCode> {
         DbCommand::Import(args) => import(config, args),
         DbCommand::Update(args) => update(config, args),
         DbCommand::Status(args) => status(config, args),
+        DbCommand::Rematch(args) => rematch(config, &args),
     }
+}
+
+/// `crowsnest-store` as the re-matcher's source of inventories and sink of counts.
+struct StoreInventories<'a>(&'a crowsnest_store::Store);
+
+impl crowsnest_vulndb::StoredInventories for StoreInventories<'_> {
+    fn next_batch(
+        &mut self,
+        build: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, crowsnest_model::Inventory)>, crowsnest_vulndb::StoreFailure> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .0
+            .inventories_to_match(build, after, limit)?
+            .into_iter()
+            .map(|s| (s.digest, s.inventory))
+            .collect())
+    }
+
+    fn record(
+        &mut self,
+        key: &str,
+        build: &str,
+        findings: &[crowsnest_model::Finding],
+    ) -> Result<bool, crowsnest_vulndb::StoreFailure> {
+        let counts = crowsnest_store::VulnCounts::of(findings);
+        Ok(self.0.record_match(key, build, &counts)?.changed)
+    }
+}
+
+/// Re-matches the stored inventories of `store` against the current database on both cores.
+fn rematch_store(
+    config: &Config,
+    store: &crowsnest_store::Store,
+) -> Result<crowsnest_vulndb::RematchSummary> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    crowsnest_vulndb::rematch(
+        &config.vulndb,
+        &mut StoreInventories(store),
+        crowsnest_vulndb::DEFAULT_BATCH,
+        threads,
+    )
+    .map_err(|e| crate::coded(e.code().as_str(), &e))
+    .context("re-matching stored inventories")
+}
+
+fn print_rematch(summary: &crowsnest_vulndb::RematchSummary) {
+    println!(
+        "re-matched {} stored inventories against database build {}: {} with changed \
+         vulnerability counts, {} findings",
+        summary.rematched, summary.build, summary.changed, summary.findings
+    );
+}
+
+fn rematch(config: &Config, args: &DbRematchArgs) -> Result<ExitCode> {
+    let store = config.open_store(&args.store)?;
+    print_rematch(&rematch_store(config, &store)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// After `db import`/`db update`: re-matches the stored inventories, unless there is no store
+/// yet (no `--database` and no store file in the data directory), when there is nothing to do.
+fn rematch_after_change(config: &Config, args: &StoreArgs) -> Result<()> {
+    if args.database.is_none() && !config.data_dir.join(crowsnest_store::SQLITE_FILE).is_file() {
+        println!(
+            "no store in {}: no stored inventories to re-match",
+            config.data_dir.display()
+        );
+        return Ok(());
+    }
+    let store = config.open_store(args)?;
+    print_rematch(&rematch_store(config, &store)?);
+    Ok(())
 }
 
 fn ensure_parent(config: &Config) -> Result<()> {
@@ -38,6 +115,7 @@ fn import(config: &Config, args: DbImportArgs) -> Result<ExitCode> {
         failed |= summary.errors > 0;
     }
     println!("database: {}", config.vulndb.display());
+    rematch_after_change(config, &args.store)?;
     // Records that failed to parse were reported above; the rest were imported, so the
     // database is usable, but a script should notice.
     Ok(if failed {
@@ -105,6 +183,9 @@ fn update(config: &Config, args: DbUpdateArgs) -> Result<ExitCode> {
     }
     print_update(&summary);
     println!("database: {}", config.vulndb.display());
+    if config.vulndb.is_file() {
+        rematch_after_change(config, &args.store)?;
+    }
     Ok(if summary.failed().is_empty() {
         ExitCode::SUCCESS
     } else {

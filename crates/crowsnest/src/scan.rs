@@ -63,11 +63,14 @@ pub fn run(config: &Config, args: ScanArgs) -> Result<ExitCode> {
         (None, None) => anyhow::bail!("name an image or --rootfs DIR"),
     };
 
-    let (mut findings, db) = if args.skip_db {
-        (Vec::new(), None)
+    let (mut findings, db, build) = if args.skip_db {
+        (Vec::new(), None, None)
     } else {
         match_vulnerabilities(config, &inventory)?
     };
+    if args.save {
+        save(config, &args.store, &inventory, &findings, build.as_deref())?;
+    }
     if !severities.is_empty() {
         findings.retain(|f| severities.contains(&f.severity));
     }
@@ -100,25 +103,71 @@ pub fn run(config: &Config, args: ScanArgs) -> Result<ExitCode> {
 /// Matches the inventory against the vulnerability database. A missing database is not an
 /// error: the inventory is still worth having (and the README's first command must work on a
 /// machine that has never downloaded one), so it says so on stderr and lists packages only.
+/// Stores the inventory under the image's digest (the manifest's, else the config's) and, when
+/// it was matched, the counts of every finding (before `--severity` filters the report), so a
+/// database update re-matches the image without reading it again.
+fn save(
+    config: &Config,
+    store_args: &crate::cli::StoreArgs,
+    inventory: &crowsnest_model::Inventory,
+    findings: &[Finding],
+    build: Option<&str>,
+) -> Result<()> {
+    let digest = inventory
+        .source
+        .manifest_digest
+        .as_ref()
+        .or(inventory.source.image_id.as_ref())
+        .ok_or_else(|| {
+            crate::coded(
+                crowsnest_model::ErrorCode::InvalidImage.as_str(),
+                &"--save needs an image with a digest (a root directory has none)",
+            )
+        })?
+        .to_string();
+    let store = config.open_store(store_args)?;
+    let engine = concat!("crowsnest-scan ", env!("CARGO_PKG_VERSION"));
+    store
+        .save_inventory(&digest, inventory, engine)
+        .with_context(|| format!("saving the inventory of {digest}"))?;
+    if let Some(build) = build {
+        let counts = crowsnest_store::VulnCounts::of(findings);
+        store
+            .record_match(&digest, build, &counts)
+            .with_context(|| format!("saving the vulnerability counts of {digest}"))?;
+    }
+    eprintln!("saved the inventory of {digest}");
+    Ok(())
+}
+
+/// The findings, the database summary for the report, and the database build (what a saved
+/// inventory records it was matched against).
+type Matched = (
+    Vec<Finding>,
+    Option<crowsnest_model::DbInfo>,
+    Option<String>,
+);
+
 fn match_vulnerabilities(
     config: &Config,
     inventory: &crowsnest_model::Inventory,
-) -> Result<(Vec<Finding>, Option<crowsnest_model::DbInfo>)> {
+) -> Result<Matched> {
     if !config.vulndb.is_file() {
         eprintln!(
             "note: no vulnerability database at {}; listing packages only. Run `crowsnest db \
              update` (online) or `crowsnest db import PATH` (OSV files or all.zip) first.",
             config.vulndb.display()
         );
-        return Ok((Vec::new(), None));
+        return Ok((Vec::new(), None, None));
     }
     let coded_db = |e: crowsnest_vulndb::VulnDbError| crate::coded(e.code().as_str(), &e);
     let db = crowsnest_vulndb::VulnDb::open(&config.vulndb).map_err(coded_db)?;
     let info = db.status().map_err(coded_db)?.db_info();
+    let build = db.build().map_err(coded_db)?;
     let findings = crowsnest_vulndb::match_inventory(&db, inventory)
         .map_err(coded_db)
         .context("matching against the vulnerability database")?;
-    Ok((findings, Some(info)))
+    Ok((findings, Some(info), Some(build)))
 }
 
 fn parse_severities(words: &[String]) -> Result<Vec<Severity>> {
