@@ -38,14 +38,17 @@ fn zip(eco: &str) -> PathBuf {
 }
 
 fn python_with_packaging() -> Option<&'static str> {
-    let ok = Command::new("python3")
-        .args(["-c", "import packaging.version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some("python3");
+    // Debian's python3 first: python3-packaging is what .ci/apt-packages.txt installs.
+    for candidate in ["/usr/bin/python3", "python3"] {
+        let ok = Command::new(candidate)
+            .args(["-c", "import packaging.version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(candidate);
+        }
     }
     if crowsnest_testkit::tools_required() {
         panic!("python3 with `packaging` (Debian python3-packaging) is required under CI");
