@@ -54,6 +54,7 @@ pub mod sql;
 pub mod tasks;
 pub mod tenants;
 pub mod vm_images;
+pub mod vm_import;
 
 use std::path::{Path, PathBuf};
 
@@ -74,6 +75,7 @@ pub use seed::{SeedPlan, SeedReport};
 pub use sql::{EngineKind, Row, Value};
 pub use tasks::{NewScanTask, ScanTask};
 pub use tenants::{ApiKey, ApiKeySummary, NewTenant, TenantId};
+pub use vm_import::{NewVmImport, VmImportResult};
 pub use vm_images::{
     NewVmImage, OwnerAlias, VmImageCheck, VmImageDisk, VmImagePage, VmImageQuery, VmImageRow,
     VmImageSource,
