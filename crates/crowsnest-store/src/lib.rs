@@ -75,11 +75,11 @@ pub use seed::{SeedPlan, SeedReport};
 pub use sql::{EngineKind, Row, Value};
 pub use tasks::{NewScanTask, ScanTask};
 pub use tenants::{ApiKey, ApiKeySummary, NewTenant, TenantId};
-pub use vm_import::{NewVmImport, VmImportResult};
 pub use vm_images::{
     NewVmImage, OwnerAlias, VmImageCheck, VmImageDisk, VmImagePage, VmImageQuery, VmImageRow,
     VmImageSource,
 };
+pub use vm_import::{NewVmImport, VmImportResult};
 
 use sql::{PgPool, Pool, SqlitePool, Tx};
 

@@ -216,7 +216,9 @@ fn creating_row(tx: &mut Tx<'_>, tenant: TenantId, image_id: &str) -> Result<i64
         "SELECT id FROM vm_images WHERE image_id = $1 AND tenant_id = $2 AND status = 'Creating'",
         &[image_id.into(), tenant.0.into()],
     )?
-    .ok_or(StoreError::NotFound("vm image being imported by this tenant"))?
+    .ok_or(StoreError::NotFound(
+        "vm image being imported by this tenant",
+    ))?
     .int(0)
 }
 
@@ -229,7 +231,10 @@ fn finish_disks(tx: &mut Tx<'_>, row: i64, progress: &str) -> Result<(), StoreEr
 }
 
 fn replace_checks(tx: &mut Tx<'_>, row: i64, checks: &[VmImageCheck]) -> Result<(), StoreError> {
-    tx.execute("DELETE FROM vm_image_checks WHERE vm_image = $1", &[row.into()])?;
+    tx.execute(
+        "DELETE FROM vm_image_checks WHERE vm_image = $1",
+        &[row.into()],
+    )?;
     for c in checks {
         let params: [Value; 5] = [
             row.into(),
@@ -295,7 +300,10 @@ mod tests {
         let page = store.vm_images(tenant, &query(&["Creating"])).unwrap();
         assert_eq!(page.total, 1);
         let row = &page.rows[0];
-        assert_eq!((row.progress.as_str(), row.owner_account_id), ("40%", 1234567890));
+        assert_eq!(
+            (row.progress.as_str(), row.owner_account_id),
+            ("40%", 1234567890)
+        );
         assert_eq!(row.disks[0].remain_time_s, 12);
         assert_eq!(row.disks[0].format, "qcow2");
 
@@ -314,8 +322,17 @@ mod tests {
             ..VmImportResult::default()
         };
         store.finish_vm_import(tenant, "m-vm1", &result).unwrap();
-        assert_eq!(store.vm_images(tenant, &query(&["Creating"])).unwrap().total, 0);
-        let row = &store.vm_images(tenant, &query(&["Available"])).unwrap().rows[0];
+        assert_eq!(
+            store
+                .vm_images(tenant, &query(&["Creating"]))
+                .unwrap()
+                .total,
+            0
+        );
+        let row = &store
+            .vm_images(tenant, &query(&["Available"]))
+            .unwrap()
+            .rows[0];
         assert_eq!(row.status, "Available");
         assert_eq!(row.progress, "100%");
         assert_eq!(row.boot_mode, "UEFI");
@@ -333,7 +350,10 @@ mod tests {
         store
             .fail_vm_import(tenant, "m-bad", "invalid_image", "qcow2 truncated")
             .unwrap();
-        let row = &store.vm_images(tenant, &query(&["CreateFailed"])).unwrap().rows[0];
+        let row = &store
+            .vm_images(tenant, &query(&["CreateFailed"]))
+            .unwrap()
+            .rows[0];
         assert_eq!(row.checks.len(), 1);
         assert_eq!(row.checks[0].name, IMPORT_CHECK);
         assert_eq!(row.checks[0].value, "qcow2 truncated");

@@ -205,7 +205,8 @@ pub fn initramfs_gz(dir: &Path, out: &Path) {
     run(Command::new("sh").arg("-c").arg(script));
 }
 
-/// A scratch directory for one test's disks under the shared test cache.
+/// A scratch directory for one test's disks under the shared test cache; `name` must differ
+/// between tests of one binary (they share the process id).
 pub fn scratch(name: &str) -> PathBuf {
     let dir = crate::cache_dir("disks").join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

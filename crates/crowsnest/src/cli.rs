@@ -55,6 +55,9 @@ pub enum Command {
     /// Connect, list, synchronise and remove container registries.
     #[command(subcommand)]
     Registry(crate::registry::RegistryCommand),
+    /// VM disk images (raw, qcow2): inspect, scan, import into the catalogue.
+    #[command(subcommand)]
+    Vm(VmCommand),
 }
 
 /// Where the inventory store is.
@@ -281,4 +284,60 @@ pub struct BenchArgs {
     /// How many timed runs (after one warm-up run).
     #[arg(long, default_value_t = 5)]
     pub runs: u32,
+}
+
+/// `crowsnest vm ...`.
+#[derive(Subcommand, Debug)]
+pub enum VmCommand {
+    /// Print what a disk image holds (OS, architecture, boot mode, drivers, checks) as JSON.
+    Inspect(VmInspectArgs),
+    /// Scan a disk image's root filesystem and print its inventory (like `crowsnest scan`).
+    Scan(VmScanArgs),
+    /// Import a disk image as a custom image of a tenant (ECS DescribeImages serves it).
+    Import(VmImportArgs),
+}
+
+/// `crowsnest vm inspect`.
+#[derive(Args, Debug)]
+pub struct VmInspectArgs {
+    /// The disk image file (raw or qcow2; a qcow2 backing file is opened beside it).
+    pub image: PathBuf,
+}
+
+/// `crowsnest vm scan`.
+#[derive(Args, Debug)]
+pub struct VmScanArgs {
+    /// The disk image file (raw or qcow2).
+    pub image: PathBuf,
+    /// Output format: table, json, cyclonedx, spdx, sarif.
+    #[arg(short, long, default_value = "table")]
+    pub format: String,
+    /// List packages only: do not match against the vulnerability database.
+    #[arg(long)]
+    pub skip_db: bool,
+}
+
+/// `crowsnest vm import`.
+#[derive(Args, Debug)]
+pub struct VmImportArgs {
+    /// The disk image file (raw or qcow2).
+    pub image: PathBuf,
+    /// The image name.
+    #[arg(long)]
+    pub name: String,
+    /// The owning tenant id.
+    #[arg(long)]
+    pub tenant: i64,
+    /// The region the image is listed in.
+    #[arg(long, default_value = "cn-hangzhou")]
+    pub region: String,
+    /// The image id (default: a fresh `m-…`).
+    #[arg(long)]
+    pub image_id: Option<String>,
+    /// A description.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }

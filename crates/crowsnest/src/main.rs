@@ -9,6 +9,7 @@ mod db;
 mod registry;
 mod scan;
 mod server;
+mod vm;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => server::keys(&config, command),
         Command::Dev(command) => server::dev(&config, command),
         Command::Registry(command) => registry::run(&config, command),
+        Command::Vm(command) => vm::run(&config, command),
     };
     match result {
         Ok(code) => code,

@@ -148,7 +148,7 @@ type Matched = (
     Option<String>,
 );
 
-fn match_vulnerabilities(
+pub(crate) fn match_vulnerabilities(
     config: &Config,
     inventory: &crowsnest_model::Inventory,
 ) -> Result<Matched> {
