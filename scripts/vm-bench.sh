@@ -23,4 +23,4 @@ cargo build -q --release -p crowsnest-vm --example vm_bench
 bin="${CARGO_TARGET_DIR:-$repo/target}/release/examples/vm_bench"
 # One warm-up run so the figures are for a warm page cache, then the measured one.
 "$bin" "$work/bench.qcow2" >/dev/null
-/usr/bin/time -v "$bin" "$work/bench.qcow2" 2>&1 | grep -E '^[a-z ]+:|Elapsed|Maximum resident'
+/usr/bin/time -v "$bin" "$work/bench.qcow2" 2>&1 | grep -E '^[a-zA-Z +]+:|Elapsed|Maximum resident'
