@@ -25,6 +25,10 @@ pub enum ErrorCode {
     CatalogFailed,
     /// A registry manifest in Docker schema 1, which is not supported.
     SchemaV1NotSupport,
+    /// Something the user passed is invalid (a YARA rule that does not compile, an unreadable
+    /// blocklist, a bad allowlist pattern). Spelled as the seeds' APIs spell it.
+    #[serde(rename = "InvalidParameter")]
+    InvalidParameter,
     /// Anything the engine did not expect; a bug to report.
     Internal,
 }
@@ -42,6 +46,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::CatalogFailed => "catalog_failed",
             ErrorCode::SchemaV1NotSupport => "schema_v1_not_support",
+            ErrorCode::InvalidParameter => "InvalidParameter",
             ErrorCode::Internal => "internal",
         }
     }
@@ -63,6 +68,7 @@ mod tests {
             ErrorCode::ImageOversized,
             ErrorCode::SchemaV1NotSupport,
             ErrorCode::UnsafeLayerEntry,
+            ErrorCode::InvalidParameter,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

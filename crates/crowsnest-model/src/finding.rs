@@ -1,9 +1,9 @@
 //! [`Finding`]: one vulnerability affecting one installed package, and the [`ScanReport`]
-//! that carries an inventory with its findings.
+//! that carries an inventory with its findings and risks.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Digest, Ecosystem, Inventory};
+use crate::{Digest, Ecosystem, Inventory, RiskFinding, RiskSummary, ScannerKind};
 
 /// Severity, ordered from least to most severe. Serialised upper-case as scanners print it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -130,4 +130,52 @@ pub struct ScanReport {
     /// The database used, when matching ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db: Option<DbInfo>,
+    /// The scanners that ran, so a zero count can be told from a scanner that was not asked.
+    #[serde(default)]
+    pub scanners: Vec<ScannerKind>,
+    /// Baseline, secret and malware findings, sorted by kind, severity (highest first), id,
+    /// path, line.
+    #[serde(default)]
+    pub risks: Vec<RiskFinding>,
+    /// Counts and level derived from `findings` and `risks` ([`RiskSummary::derive`]).
+    #[serde(default)]
+    pub summary: RiskSummary,
+}
+
+impl ScanReport {
+    /// A report whose `summary` is derived from its findings and risks, and whose risks are in
+    /// the documented order.
+    pub fn new(
+        inventory: Inventory,
+        findings: Vec<Finding>,
+        db: Option<DbInfo>,
+        scanners: Vec<ScannerKind>,
+        mut risks: Vec<RiskFinding>,
+    ) -> ScanReport {
+        risks.sort_by(|a, b| {
+            (
+                a.kind,
+                std::cmp::Reverse(a.severity),
+                &a.id,
+                &a.path,
+                a.line,
+            )
+                .cmp(&(
+                    b.kind,
+                    std::cmp::Reverse(b.severity),
+                    &b.id,
+                    &b.path,
+                    b.line,
+                ))
+        });
+        let summary = RiskSummary::derive(findings.iter().map(|f| f.severity), &risks);
+        ScanReport {
+            inventory,
+            findings,
+            db,
+            scanners,
+            risks,
+            summary,
+        }
+    }
 }

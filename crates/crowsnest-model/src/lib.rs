@@ -4,7 +4,8 @@
 //! file inside an image (and can only be built by checking it), a [`Package`] is one installed
 //! thing found by a cataloger, and an [`Inventory`] is everything found in one image.
 //! This crate knows nothing about how images are read, how packages are found or how
-//! vulnerabilities are matched.
+//! vulnerabilities are matched. A [`RiskFinding`] is a problem that is not a vulnerable package
+//! (an unsafe setting, a secret, a malicious file).
 
 mod digest;
 mod error_code;
@@ -14,6 +15,7 @@ mod inventory;
 mod package;
 mod path;
 mod purl;
+mod risk;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError};
 pub use error_code::ErrorCode;
@@ -25,3 +27,4 @@ pub use inventory::{
 pub use package::{Ecosystem, Package};
 pub use path::{ImagePath, ImagePathError};
 pub use purl::{pep503, purl_for};
+pub use risk::{RiskFinding, RiskKind, RiskSummary, ScannerKind, SeverityLevel};

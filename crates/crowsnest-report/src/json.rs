@@ -11,7 +11,7 @@ use crate::{write_json, ReportError};
 
 /// The version of the JSON report's shape. Bump the major part when a field is removed or
 /// changes meaning, the minor part when one is added; the schema's `schemaVersion` const follows.
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
 
 #[derive(Serialize)]
 struct JsonReport<'a> {

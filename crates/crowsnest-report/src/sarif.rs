@@ -1,11 +1,13 @@
 //! SARIF 2.1.0 for the findings, in the shape GitHub code scanning reads: one rule per
 //! vulnerability id carrying `security-severity` (GitHub's severity comes from that CVSS-like
 //! score, not from `level`), one result per affected package located at the file the package
-//! was found in.
+//! was found in. Risks follow: one rule per check or rule id (tagged with its kind), one
+//! result per finding at its file and line; an image setting, which has no file, is located at
+//! the image itself.
 
 use std::io::Write;
 
-use crowsnest_model::{Finding, ScanReport, Severity};
+use crowsnest_model::{Finding, RiskFinding, ScanReport, Severity};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::{json, Map, Value};
 
@@ -90,6 +92,23 @@ pub(crate) fn render(
         }
     }
 
+    let mut risk_rules: Vec<&str> = Vec::new();
+    for r in &report.risks {
+        let rule_index = match risk_rules.iter().position(|id| *id == r.id) {
+            Some(i) => rules.len() - risk_rules.len() + i,
+            None => {
+                risk_rules.push(&r.id);
+                rules.push(risk_rule(r));
+                rules.len() - 1
+            }
+        };
+        results.push(risk_result(
+            r,
+            rule_index,
+            &report.inventory.source.reference,
+        ));
+    }
+
     let mut driver = Map::new();
     driver.insert("name".into(), json!("crowsnest"));
     if let Some(uri) = &options.information_uri {
@@ -154,6 +173,72 @@ fn result(f: &Finding, rule_index: usize) -> Value {
                 "region": { "startLine": 1, "startColumn": 1, "endLine": 1, "endColumn": 1 },
             },
             "message": { "text": format!("{}@{}", f.package_name, f.installed_version) },
+        }],
+        "properties": Value::Object(props),
+    })
+}
+
+/// The rule of a risk check, from its first finding (every finding of one id shares title,
+/// severity and remediation).
+fn risk_rule(r: &RiskFinding) -> Value {
+    json!({
+        "id": r.id,
+        "shortDescription": { "text": r.title },
+        "fullDescription": { "text": r.title },
+        "help": {
+            "text": format!("{}\nSeverity: {}\nRemediation: {}", r.title, r.severity.as_str(), r.remediation),
+            "markdown": format!(
+                "**{}**\n\n| Type | Severity |\n| --- | --- |\n| {} | {} |\n\nRemediation: {}\n",
+                markdown_cell(&r.title),
+                r.kind.as_str(),
+                r.severity.as_str(),
+                markdown_cell(&r.remediation)
+            ),
+        },
+        "defaultConfiguration": { "level": level(r.severity) },
+        "properties": {
+            "security-severity": format!("{:.1}", nominal_score(r.severity)),
+            "precision": "high",
+            "tags": [r.kind.as_str(), "security", r.severity.as_str()],
+        },
+    })
+}
+
+fn risk_result(r: &RiskFinding, rule_index: usize, image: &str) -> Value {
+    let mut text = format!("{}\nSeverity: {}", r.title, r.severity.as_str());
+    if let Some(detail) = &r.detail {
+        text.push_str(&format!("\n{detail}"));
+    }
+    if let Some(excerpt) = &r.excerpt {
+        text.push_str(&format!("\nLine (redacted): {excerpt}"));
+    }
+    let (uri, line) = match &r.path {
+        Some(p) => (artifact_uri(p), r.line.unwrap_or(1)),
+        // An image setting has no file: point at the image itself, first line, as GitHub
+        // needs a location.
+        None => {
+            let name = std::path::Path::new(image.split(':').next().unwrap_or(image))
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| image.to_owned());
+            (artifact_uri(&name), 1)
+        }
+    };
+    let mut props = Map::new();
+    props.insert("kind".into(), json!(r.kind.as_str()));
+    if let Some(layer) = &r.layer {
+        props.insert("layer".into(), json!(layer.to_string()));
+    }
+    json!({
+        "ruleId": r.id,
+        "ruleIndex": rule_index,
+        "level": level(r.severity),
+        "message": { "text": text },
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": { "uri": uri, "uriBaseId": "ROOTPATH" },
+                "region": { "startLine": line, "startColumn": 1, "endLine": line, "endColumn": 1 },
+            },
         }],
         "properties": Value::Object(props),
     })

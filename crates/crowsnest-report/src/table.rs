@@ -1,5 +1,6 @@
 //! The terminal table: what was scanned, the packages, the vulnerabilities by severity with a
-//! count per severity, then the diagnostics as warnings.
+//! count per severity, the risks (baseline, secrets, malware) with the image's counts and
+//! severity level, then the diagnostics as warnings.
 //!
 //! Every string from the image goes through [`printable`] first: a package name holding an
 //! escape sequence must not be able to repaint the user's terminal.
@@ -7,7 +8,7 @@
 use std::io::Write;
 
 use comfy_table::{presets, Cell, Color, ColumnConstraint, ContentArrangement, Table};
-use crowsnest_model::{Finding, Inventory, ScanReport, Severity};
+use crowsnest_model::{Finding, Inventory, RiskFinding, ScanReport, Severity};
 
 use crate::{RenderOptions, ReportError};
 
@@ -54,6 +55,25 @@ pub(crate) fn render(
         writeln!(out, "{}", summary_line(&report.findings, options.colour))?;
         if !report.findings.is_empty() {
             writeln!(out, "{}", vulnerability_table(&report.findings, options))?;
+        }
+    }
+
+    // Like vulnerabilities: no risk section unless a risk analyzer ran (or found something).
+    let risk_scanners = report.scanners.iter().any(|s| s.risk_kind().is_some());
+    if risk_scanners || !report.risks.is_empty() {
+        writeln!(out)?;
+        let s = &report.summary;
+        writeln!(
+            out,
+            "Risks: {} (unsafe settings: {}, secrets: {}, malicious files: {}), severity level: {}",
+            report.risks.len(),
+            s.unsafe_settings,
+            s.secrets,
+            s.malicious_files,
+            s.severity_level.as_str()
+        )?;
+        if !report.risks.is_empty() {
+            writeln!(out, "{}", risk_table(&report.risks, options))?;
         }
     }
 
@@ -139,6 +159,39 @@ fn vulnerability_table(findings: &[Finding], options: &RenderOptions) -> Table {
             Cell::new(printable(&f.id)),
             severity,
             Cell::new(title),
+        ]);
+    }
+    table
+}
+
+/// One row per risk, in the report's order (kind, severity, id, path, line).
+fn risk_table(risks: &[RiskFinding], options: &RenderOptions) -> Table {
+    let mut table = new_table(options);
+    table.set_header(["Type", "Check", "Severity", "Title", "Where", "Detail"]);
+    for column in [1, 2] {
+        if let Some(c) = table.column_mut(column) {
+            c.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
+    for r in risks {
+        let mut severity = Cell::new(r.severity.as_str());
+        if options.colour {
+            severity = severity.fg(severity_colour(r.severity));
+        }
+        let place = match (&r.path, r.line) {
+            (Some(p), Some(l)) => format!("{p}:{l}"),
+            (Some(p), None) => p.clone(),
+            (None, _) => "image config".to_owned(),
+        };
+        // The excerpt is already redacted; it says more than the detail when there is one.
+        let detail = r.excerpt.as_deref().or(r.detail.as_deref()).unwrap_or("");
+        table.add_row(vec![
+            Cell::new(r.kind.as_str()),
+            Cell::new(printable(&r.id)),
+            severity,
+            Cell::new(shorten(&r.title)),
+            Cell::new(printable(&place)),
+            Cell::new(shorten(detail)),
         ]);
     }
     table

@@ -6,6 +6,12 @@
 //! cataloger can: it attributes each package to the layer that introduced it, and it fills in
 //! package URLs. A cataloger's failure on one file becomes a [`Diagnostic`]; only a failure to
 //! read the image itself ends the scan.
+//!
+//! With risk analyzers configured ([`Scanner::with_risk`]), the same single pass also feeds
+//! every layer's files to the secret and malware analyzers (a file a later layer deletes still
+//! ships), keeps the few merged-view files the baseline checks read, and runs those checks on
+//! the merged view and image config: [`Scanner::scan_image_full`] returns both the inventory
+//! and the [`RiskFinding`]s.
 
 mod attribution;
 
@@ -13,11 +19,13 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crowsnest_catalog::{os_release, CatalogContext, Cataloger, FileInput};
-use crowsnest_image::{merge::Progress, ImageError, Limits, MergedFs};
+use crowsnest_image::merge::{LayerEntry, LayerVisitor, MergeOptions, Progress};
+use crowsnest_image::{ImageError, Limits, MergedFs};
 use crowsnest_model::{
     purl_for, Diagnostic, Distro, ErrorCode, FileKind, FileMeta, ImageFs, ImagePath, Inventory,
-    Package, SourceInfo, SourceKind,
+    Package, RiskFinding, SourceInfo, SourceKind,
 };
+use crowsnest_risk::{BaselineInput, ContentPass, LayerFile, LayerRisk, RiskAnalyzers};
 
 /// Why a scan could not produce an inventory.
 #[derive(Debug, thiserror::Error)]
@@ -57,11 +65,39 @@ pub enum ScanProgress {
     Cataloging,
 }
 
+/// What a scan found: the inventory, and the risk findings of the configured analyzers.
+#[derive(Debug)]
+pub struct ScanOutput {
+    /// Packages and image metadata.
+    pub inventory: Inventory,
+    /// Baseline, secret and malware findings, each with its layer's diff id where it has a file.
+    pub risks: Vec<RiskFinding>,
+}
+
 /// The scan engine, configured once and used for many scans.
 pub struct Scanner {
     catalogers: Vec<Box<dyn Cataloger>>,
+    risk: RiskAnalyzers,
     limits: Limits,
     max_in_memory: u64,
+}
+
+/// Feeds every layer entry to the content analyzers while the layers stream.
+struct RiskVisitor<'a> {
+    pass: ContentPass<'a>,
+}
+
+impl LayerVisitor for RiskVisitor<'_> {
+    fn visit(&mut self, entry: &LayerEntry<'_>, content: &mut dyn std::io::Read) {
+        self.pass.visit(
+            LayerFile {
+                layer: entry.layer,
+                path: entry.placed_at.unwrap_or(entry.path),
+                meta: entry.meta,
+            },
+            content,
+        );
+    }
 }
 
 impl Default for Scanner {
@@ -75,9 +111,16 @@ impl Scanner {
     pub fn new(limits: Limits) -> Self {
         Scanner {
             catalogers: crowsnest_catalog::all(),
+            risk: RiskAnalyzers::none(),
             limits,
             max_in_memory: 64 << 20,
         }
+    }
+
+    /// Runs these risk analyzers too (by default none run).
+    pub fn with_risk(mut self, risk: RiskAnalyzers) -> Self {
+        self.risk = risk;
+        self
     }
 
     /// The limits in force.
@@ -88,27 +131,50 @@ impl Scanner {
     /// Whether any cataloger (or OS detection) wants this file kept while streaming.
     fn wants(&self, path: &ImagePath, meta: &FileMeta) -> bool {
         meta.kind == FileKind::Regular
-            && (os_release::wants(path) || self.catalogers.iter().any(|c| c.wants(path, meta)))
+            && (os_release::wants(path)
+                || self.risk.wants_merged(path, meta)
+                || self.catalogers.iter().any(|c| c.wants(path, meta)))
     }
 
     /// Scans an image named by `reference` (a path to an OCI layout, oci-archive or
-    /// docker-archive, optionally with `:tag`).
+    /// docker-archive, optionally with `:tag`) for its inventory.
     pub fn scan_image(
         &self,
         reference: &str,
         progress: &mut dyn FnMut(ScanProgress),
     ) -> Result<Inventory, ScanError> {
+        self.scan_image_full(reference, progress)
+            .map(|o| o.inventory)
+    }
+
+    /// Scans an image for its inventory and, with the configured risk analyzers, its risks.
+    pub fn scan_image_full(
+        &self,
+        reference: &str,
+        progress: &mut dyn FnMut(ScanProgress),
+    ) -> Result<ScanOutput, ScanError> {
         let source = crowsnest_image::open_source(reference, &self.limits)?;
-        self.scan_source(source.as_ref(), progress)
+        self.scan_source_full(source.as_ref(), progress)
     }
 
     /// Scans an already opened image source (a registry image from `crowsnest-registry`, or
-    /// any other [`crowsnest_image::ImageSource`]); its layers are streamed once.
+    /// any other [`crowsnest_image::ImageSource`]) for its inventory; its layers are streamed
+    /// once.
     pub fn scan_source(
         &self,
         source: &dyn crowsnest_image::ImageSource,
         progress: &mut dyn FnMut(ScanProgress),
     ) -> Result<Inventory, ScanError> {
+        self.scan_source_full(source, progress).map(|o| o.inventory)
+    }
+
+    /// Scans an opened image source for its inventory and, with the configured risk
+    /// analyzers, its risks.
+    pub fn scan_source_full(
+        &self,
+        source: &dyn crowsnest_image::ImageSource,
+        progress: &mut dyn FnMut(ScanProgress),
+    ) -> Result<ScanOutput, ScanError> {
         let reference = source.info().reference.clone();
         let total_bytes = source.layers().iter().map(|l| l.size).sum();
         progress(ScanProgress::Started {
@@ -124,16 +190,37 @@ impl Scanner {
                 bytes_read: p.bytes_read,
             })
         };
-        let fs = MergedFs::from_layers(source, &wants, &self.limits, &mut on_progress)?;
+        let mut visitor = RiskVisitor {
+            pass: self.risk.content_pass(),
+        };
+        let mut options = MergeOptions::new(&wants, &self.limits).progress(&mut on_progress);
+        let analyze_content = self.risk.kinds().iter().any(|k| {
+            matches!(
+                k,
+                crowsnest_model::RiskKind::Secret | crowsnest_model::RiskKind::Malware
+            )
+        });
+        if analyze_content {
+            options = options.visitor(&mut visitor);
+        }
+        let fs = options.merge(source)?;
         progress(ScanProgress::Cataloging);
-        Ok(self.inventory(&fs, source.info().clone(), source.config().cloned()))
+        let inventory = self.inventory(&fs, source.info().clone(), source.config().cloned());
+        let risks = self.risks(&fs, &inventory, visitor.pass.finish());
+        Ok(ScanOutput { inventory, risks })
     }
 
-    /// Scans a plain directory holding a root filesystem (`--rootfs`).
+    /// Scans a plain directory holding a root filesystem (`--rootfs`) for its inventory.
     pub fn scan_rootfs(&self, dir: &Path) -> Result<Inventory, ScanError> {
+        self.scan_rootfs_full(dir).map(|o| o.inventory)
+    }
+
+    /// Scans a root directory for its inventory and risks. Content analyzers read the files
+    /// in place (there is one "layer").
+    pub fn scan_rootfs_full(&self, dir: &Path) -> Result<ScanOutput, ScanError> {
         let span = tracing::info_span!("scan", rootfs = %dir.display());
         let _enter = span.enter();
-        let wants = |p: &ImagePath, m: &FileMeta| self.wants(p, m);
+        let wants = |p: &ImagePath, m: &FileMeta| self.wants(p, m) || self.risk.wants_content(p, m);
         let fs = MergedFs::from_rootfs(dir, &wants, &self.limits)?;
         let info = SourceInfo {
             kind: SourceKind::Rootfs,
@@ -144,7 +231,46 @@ impl Scanner {
             architecture: None,
             os: None,
         };
-        Ok(self.inventory(&fs, info, None))
+        let inventory = self.inventory(&fs, info, None);
+        let mut pass = self.risk.content_pass();
+        for (path, meta) in fs.entries() {
+            if !self.risk.wants_content(path, meta) {
+                continue;
+            }
+            match fs.open(path) {
+                Ok(mut reader) => pass.visit(
+                    LayerFile {
+                        layer: 0,
+                        path,
+                        meta,
+                    },
+                    &mut reader,
+                ),
+                Err(e) => tracing::debug!(path = %path, error = %e, "not analyzed"),
+            }
+        }
+        let risks = self.risks(&fs, &inventory, pass.finish());
+        Ok(ScanOutput { inventory, risks })
+    }
+
+    /// Runs the baseline checks and names the layer of each content finding.
+    fn risks(
+        &self,
+        fs: &MergedFs,
+        inventory: &Inventory,
+        content: Vec<LayerRisk>,
+    ) -> Vec<RiskFinding> {
+        let mut risks = self.risk.baseline(&BaselineInput {
+            fs,
+            config: inventory.config.as_ref(),
+            source: &inventory.source,
+            layers: &inventory.layers,
+        });
+        risks.extend(content.into_iter().map(|r| RiskFinding {
+            layer: inventory.layers.get(r.layer).map(|l| l.diff_id.clone()),
+            ..r.finding
+        }));
+        risks
     }
 
     /// Scans any read-only filesystem view (a VM disk's root filesystem, for one): OS

@@ -41,6 +41,24 @@ pub fn run(_config: &Config, args: BenchArgs) -> Result<ExitCode> {
     }
     let scan = median(&mut scan_times);
 
+    // The same scan with every risk analyzer (baseline, secrets, malware): what they add.
+    // Rule compilation happens once, outside the timing, as in a server.
+    let risky = Scanner::default().with_risk(
+        crowsnest_risk::RiskAnalyzers::new(&crowsnest_risk::RiskOptions::all())
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let mut risk_times = Vec::new();
+    let mut risk_count = 0;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let out = risky
+            .scan_image_full(&image, &mut |_| {})
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        risk_times.push(start.elapsed());
+        risk_count = out.risks.len();
+    }
+    let with_risk = median(&mut risk_times);
+
     let floor = floor_time(&image, &inventory, runs)?;
     let peak_rss = peak_rss_kib().unwrap_or(0);
 
@@ -58,6 +76,11 @@ pub fn run(_config: &Config, args: BenchArgs) -> Result<ExitCode> {
         scan.as_secs_f64(),
         mb(compressed, scan),
         mb(unpacked, scan)
+    );
+    println!(
+        "scan + baseline, secret, malware (median of {runs}): {:.3} s  (+{:.3} s, {risk_count} risks)",
+        with_risk.as_secs_f64(),
+        with_risk.as_secs_f64() - scan.as_secs_f64()
     );
     match floor {
         Some(floor) => println!(

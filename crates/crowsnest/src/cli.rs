@@ -274,6 +274,38 @@ pub struct ScanArgs {
     /// The store `--save` writes to.
     #[command(flatten)]
     pub store: StoreArgs,
+    /// The analyses to run (comma-separated): vuln (packages against the vulnerability
+    /// database), baseline (unsafe image settings), secret (credentials in files), malware
+    /// (YARA rules and a SHA-256 blocklist). Default: all four.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        default_value = "vuln,baseline,secret,malware"
+    )]
+    pub scanners: Vec<String>,
+    /// A directory of your own YARA rules (*.yar, *.yara, searched recursively), compiled
+    /// beside the bundled webshell and test-signature rules (repeat for several).
+    #[arg(long = "yara-rules", value_name = "DIR")]
+    pub yara_rules: Vec<PathBuf>,
+    /// A file of SHA-256 digests of malicious files, one `HEX description` a line, added to
+    /// the bundled blocklist (repeat for several).
+    #[arg(long = "malware-blocklist", value_name = "FILE")]
+    pub malware_blocklist: Vec<PathBuf>,
+    /// Files larger than this are not scanned for malware.
+    #[arg(long, default_value_t = 32 << 20, value_name = "BYTES")]
+    pub malware_max_file_bytes: u64,
+    /// Do not look for secrets in paths matching GLOB (`srv/fixtures/**`), or, as RULE=GLOB,
+    /// not for that rule there (`jwt=srv/web/**`). Adds to the default allowlist (docs,
+    /// licences, certificates, packages' test fixtures). Repeat for several.
+    #[arg(long = "secret-allow", value_name = "[RULE=]GLOB")]
+    pub secret_allow: Vec<String>,
+    /// Do not run this secret rule at all (repeat for several).
+    #[arg(long = "secret-skip-rule", value_name = "RULE")]
+    pub secret_skip_rule: Vec<String>,
+    /// Only the first BYTES of each file are searched for secrets.
+    #[arg(long, default_value_t = 2 << 20, value_name = "BYTES")]
+    pub secret_max_file_bytes: u64,
 }
 
 /// `crowsnest bench`.

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use crowsnest_image::Limits;
-use crowsnest_model::{Finding, ScanReport, Severity};
+use crowsnest_model::{Finding, RiskKind, ScanReport, ScannerKind, Severity};
 use crowsnest_report::{Format, RenderOptions};
+use crowsnest_risk::{malware::MalwareOptions, secret, RiskAnalyzers, RiskOptions};
 use crowsnest_scan::{ScanProgress, Scanner};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -22,12 +23,15 @@ pub fn run(config: &Config, args: ScanArgs) -> Result<ExitCode> {
         max_unpacked_bytes: args.max_unpacked_bytes,
         ..Limits::default()
     };
-    let scanner = Scanner::new(limits);
+    let scanners = parse_scanners(&args.scanners)?;
+    let risk = RiskAnalyzers::new(&risk_options(&args, &scanners))
+        .map_err(|e| crate::coded(e.code().as_str(), &e))?;
+    let scanner = Scanner::new(limits).with_risk(risk);
     let show_progress = !args.no_progress && io::stderr().is_terminal();
 
-    let inventory = match (&args.image, &args.rootfs) {
+    let output = match (&args.image, &args.rootfs) {
         (_, Some(dir)) => scanner
-            .scan_rootfs(dir)
+            .scan_rootfs_full(dir)
             .map_err(|e| crate::coded(e.code().as_str(), &e))
             .with_context(|| format!("scanning root filesystem {}", dir.display()))?,
         (Some(image), None) => {
@@ -50,8 +54,8 @@ pub fn run(config: &Config, args: ScanArgs) -> Result<ExitCode> {
             };
             let result =
                 match crate::registry::open_if_remote(image, &args.registry, scanner.limits())? {
-                    Some(source) => scanner.scan_source(source.as_ref(), &mut on_progress),
-                    None => scanner.scan_image(image, &mut on_progress),
+                    Some(source) => scanner.scan_source_full(source.as_ref(), &mut on_progress),
+                    None => scanner.scan_image_full(image, &mut on_progress),
                 };
             if let Some(bar) = &bar {
                 bar.finish_and_clear();
@@ -63,7 +67,8 @@ pub fn run(config: &Config, args: ScanArgs) -> Result<ExitCode> {
         (None, None) => anyhow::bail!("name an image or --rootfs DIR"),
     };
 
-    let (mut findings, db, build) = if args.skip_db {
+    let inventory = output.inventory;
+    let (mut findings, db, build) = if args.skip_db || !scanners.contains(&ScannerKind::Vuln) {
         (Vec::new(), None, None)
     } else {
         match_vulnerabilities(config, &inventory)?
@@ -75,11 +80,12 @@ pub fn run(config: &Config, args: ScanArgs) -> Result<ExitCode> {
         findings.retain(|f| severities.contains(&f.severity));
     }
     let gate_tripped = args.exit_code != 0 && !findings.is_empty();
-    let report = ScanReport {
-        inventory,
-        findings,
-        db,
-    };
+    let ran: Vec<ScannerKind> = scanners
+        .iter()
+        .copied()
+        .filter(|s| *s != ScannerKind::Vuln || db.is_some())
+        .collect();
+    let report = ScanReport::new(inventory, findings, db, ran, output.risks);
     let stdout_is_terminal = args.output.is_none() && io::stdout().is_terminal();
     let options = RenderOptions {
         colour: stdout_is_terminal && std::env::var_os("NO_COLOR").is_none(),
@@ -168,6 +174,51 @@ pub(crate) fn match_vulnerabilities(
         .map_err(coded_db)
         .context("matching against the vulnerability database")?;
     Ok((findings, Some(info), Some(build)))
+}
+
+/// The `--scanners` list, each name checked, in the documented order without repeats.
+fn parse_scanners(names: &[String]) -> Result<Vec<ScannerKind>> {
+    let mut kinds = Vec::new();
+    for name in names.iter().filter(|n| !n.trim().is_empty()) {
+        let kind = ScannerKind::parse(name).ok_or_else(|| {
+            crate::coded(
+                "InvalidParameter",
+                &format!(
+                    "unknown scanner {name:?}: use vuln, baseline, secret or malware (comma-separated)"
+                ),
+            )
+        })?;
+        kinds.push(kind);
+    }
+    kinds.sort();
+    kinds.dedup();
+    Ok(kinds)
+}
+
+/// The risk analyzers' options from the flags.
+fn risk_options(args: &ScanArgs, scanners: &[ScannerKind]) -> RiskOptions {
+    RiskOptions {
+        kinds: scanners
+            .iter()
+            .filter_map(|s| s.risk_kind())
+            .collect::<std::collections::BTreeSet<RiskKind>>(),
+        secret: secret::SecretOptions {
+            allow_paths: args
+                .secret_allow
+                .iter()
+                .map(|s| secret::AllowPath::parse(s))
+                .collect(),
+            skip_rules: args.secret_skip_rule.clone(),
+            max_file_bytes: args.secret_max_file_bytes,
+            ..secret::SecretOptions::default()
+        },
+        malware: MalwareOptions {
+            rule_dirs: args.yara_rules.clone(),
+            blocklists: args.malware_blocklist.clone(),
+            max_file_bytes: args.malware_max_file_bytes,
+            ..MalwareOptions::default()
+        },
+    }
 }
 
 fn parse_severities(words: &[String]) -> Result<Vec<Severity>> {

@@ -10,8 +10,8 @@
 
 use crowsnest_model::{
     purl_for, CvssScore, DbInfo, Diagnostic, Digest, Distro, Ecosystem, ErrorCode, Finding,
-    ImageConfigSummary, Inventory, LayerInfo, Package, ScanReport, Severity, SourceInfo,
-    SourceKind,
+    ImageConfigSummary, Inventory, LayerInfo, Package, RiskFinding, RiskKind, ScanReport,
+    ScannerKind, Severity, SourceInfo, SourceKind,
 };
 use crowsnest_report::RenderOptions;
 
@@ -400,80 +400,142 @@ pub fn acme_shop() -> ScanReport {
         media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
         created_by: Some(created_by.into()),
     };
-    ScanReport {
-        inventory: Inventory {
-            source: SourceInfo {
-                kind: SourceKind::OciArchive,
-                reference: "acme-shop.oci.tar:acme-shop".into(),
-                image_id: Some(digest(
-                    "sha256:253b07ca20c93550de8c7a9de4afa9e26eb5142f63797174782b36ab4ba2bcd5",
-                )),
-                manifest_digest: Some(digest(
-                    "sha256:9b2a3c1d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",
-                )),
-                tags: vec!["acme-shop".into()],
-                architecture: Some("amd64".into()),
-                os: Some("linux".into()),
-            },
-            distro: Some(distro),
-            layers: vec![
-                layer(
-                    0,
-                    LAYER_1,
-                    31_457_280,
-                    "debootstrap --variant=minbase bookworm",
-                ),
-                layer(1, LAYER_2, 8_388_608, "COPY deps / # buildkit"),
-                layer(2, LAYER_3, 65_536, "COPY risky/ / # buildkit"),
-            ],
-            config: Some(ImageConfigSummary {
-                user: String::new(),
-                env: vec![
-                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-                    "DB_PASSWORD=hunter2".into(),
-                ],
-                entrypoint: vec!["/opt/app/bin/hello".into()],
-                cmd: vec!["--serve".into()],
-                exposed_ports: vec!["22/tcp".into(), "8080/tcp".into()],
-                has_healthcheck: false,
-                created: Some("2026-11-20T10:00:00Z".into()),
-                history: vec![
-                    "debootstrap --variant=minbase bookworm".into(),
-                    "COPY deps / # buildkit".into(),
-                    "COPY risky/ / # buildkit".into(),
-                ],
-            }),
-            packages,
-            diagnostics: vec![
-                Diagnostic {
-                    code: ErrorCode::CatalogFailed,
-                    message: "METADATA has no Version header".into(),
-                    path: Some(
-                        "/usr/local/lib/python3.11/site-packages/broken-0.dist-info/METADATA"
-                            .into(),
-                    ),
-                },
-                Diagnostic {
-                    code: ErrorCode::Internal,
-                    message: "the rpm cataloger was skipped: no rpmdb found".into(),
-                    path: None,
-                },
-            ],
+    let inventory = Inventory {
+        source: SourceInfo {
+            kind: SourceKind::OciArchive,
+            reference: "acme-shop.oci.tar:acme-shop".into(),
+            image_id: Some(digest(
+                "sha256:253b07ca20c93550de8c7a9de4afa9e26eb5142f63797174782b36ab4ba2bcd5",
+            )),
+            manifest_digest: Some(digest(
+                "sha256:9b2a3c1d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",
+            )),
+            tags: vec!["acme-shop".into()],
+            architecture: Some("amd64".into()),
+            os: Some("linux".into()),
         },
+        distro: Some(distro),
+        layers: vec![
+            layer(
+                0,
+                LAYER_1,
+                31_457_280,
+                "debootstrap --variant=minbase bookworm",
+            ),
+            layer(1, LAYER_2, 8_388_608, "COPY deps / # buildkit"),
+            layer(2, LAYER_3, 65_536, "COPY risky/ / # buildkit"),
+        ],
+        config: Some(ImageConfigSummary {
+            user: String::new(),
+            env: vec![
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                "DB_PASSWORD=hunter2".into(),
+            ],
+            entrypoint: vec!["/opt/app/bin/hello".into()],
+            cmd: vec!["--serve".into()],
+            exposed_ports: vec!["22/tcp".into(), "8080/tcp".into()],
+            has_healthcheck: false,
+            created: Some("2026-11-20T10:00:00Z".into()),
+            history: vec![
+                "debootstrap --variant=minbase bookworm".into(),
+                "COPY deps / # buildkit".into(),
+                "COPY risky/ / # buildkit".into(),
+            ],
+        }),
+        packages,
+        diagnostics: vec![
+            Diagnostic {
+                code: ErrorCode::CatalogFailed,
+                message: "METADATA has no Version header".into(),
+                path: Some(
+                    "/usr/local/lib/python3.11/site-packages/broken-0.dist-info/METADATA".into(),
+                ),
+            },
+            Diagnostic {
+                code: ErrorCode::Internal,
+                message: "the rpm cataloger was skipped: no rpmdb found".into(),
+                path: None,
+            },
+        ],
+    };
+    ScanReport::new(
+        inventory,
         findings,
-        db: Some(DbInfo {
+        Some(DbInfo {
             updated_at: "2026-11-22T00:00:00Z".into(),
             records: 15_797,
         }),
-    }
+        ScannerKind::ALL.to_vec(),
+        risks(),
+    )
+}
+
+/// One risk of each kind, filling every optional field between them.
+pub fn risks() -> Vec<RiskFinding> {
+    let base = |kind: RiskKind, id: &str, title: &str, severity: Severity| RiskFinding {
+        kind,
+        id: id.into(),
+        title: title.into(),
+        severity,
+        remediation: "Fix it.".into(),
+        detail: None,
+        path: None,
+        line: None,
+        layer: None,
+        excerpt: None,
+    };
+    vec![
+        RiskFinding {
+            detail: Some("USER is not set, so the container runs as root".into()),
+            ..base(
+                RiskKind::Baseline,
+                "CN-BL-001",
+                "Image runs as root",
+                Severity::Medium,
+            )
+        },
+        RiskFinding {
+            detail: Some("account \"backdoor\" has uid 0".into()),
+            path: Some("/etc/passwd".into()),
+            line: Some(19),
+            layer: Some(digest(LAYER_3)),
+            ..base(
+                RiskKind::Baseline,
+                "CN-BL-010",
+                "Account other than root with uid 0",
+                Severity::High,
+            )
+        },
+        RiskFinding {
+            path: Some("/srv/web/.env".into()),
+            line: Some(1),
+            layer: Some(digest(LAYER_3)),
+            excerpt: Some("AWS_ACCESS_KEY_ID=AK*****".into()),
+            ..base(
+                RiskKind::Secret,
+                "aws-access-key-id",
+                "AWS access key id",
+                Severity::High,
+            )
+        },
+        RiskFinding {
+            detail: Some("YARA rule webshells.php_webshell_exec_request".into()),
+            path: Some("/var/www/html/shell.php".into()),
+            layer: Some(digest(LAYER_3)),
+            ..base(
+                RiskKind::Malware,
+                "php_webshell_exec_request",
+                "PHP webshell: request input executed as code or command",
+                Severity::High,
+            )
+        },
+    ]
 }
 
 /// The same image scanned for an SBOM only: no database, no findings.
 pub fn acme_shop_sbom_only() -> ScanReport {
-    let mut r = acme_shop();
-    r.findings.clear();
-    r.db = None;
-    r
+    let r = acme_shop();
+    ScanReport::new(r.inventory, Vec::new(), None, Vec::new(), Vec::new())
 }
 
 /// A root filesystem of an Ubuntu host: no layers, no image id, no config; `ID_LIKE` set.
@@ -495,24 +557,21 @@ pub fn ubuntu_rootfs() -> ScanReport {
     );
     bash.arch = Some("amd64".into());
     bash.purl = purl_for(&bash, Some(&distro));
-    ScanReport {
-        inventory: Inventory {
-            source: SourceInfo {
-                kind: SourceKind::Rootfs,
-                reference: "/srv/hosts/web-01".into(),
-                image_id: None,
-                manifest_digest: None,
-                tags: vec![],
-                architecture: None,
-                os: None,
-            },
-            distro: Some(distro),
-            layers: vec![],
-            config: None,
-            packages: vec![bash],
-            diagnostics: vec![],
+    let inventory = Inventory {
+        source: SourceInfo {
+            kind: SourceKind::Rootfs,
+            reference: "/srv/hosts/web-01".into(),
+            image_id: None,
+            manifest_digest: None,
+            tags: vec![],
+            architecture: None,
+            os: None,
         },
-        findings: vec![],
-        db: None,
-    }
+        distro: Some(distro),
+        layers: vec![],
+        config: None,
+        packages: vec![bash],
+        diagnostics: vec![],
+    };
+    ScanReport::new(inventory, vec![], None, vec![ScannerKind::Vuln], vec![])
 }
