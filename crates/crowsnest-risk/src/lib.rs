@@ -66,7 +66,7 @@ impl RiskError {
 }
 
 /// Which analyzers run and how. Every default is the one documented on its field.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RiskOptions {
     /// The analyzers to run. Default: none (`crowsnest scan` turns them on by `--scanners`).
     pub kinds: BTreeSet<RiskKind>,
@@ -74,16 +74,6 @@ pub struct RiskOptions {
     pub secret: secret::SecretOptions,
     /// The malware analyzer's settings.
     pub malware: malware::MalwareOptions,
-}
-
-impl Default for RiskOptions {
-    fn default() -> Self {
-        RiskOptions {
-            kinds: BTreeSet::new(),
-            secret: secret::SecretOptions::default(),
-            malware: malware::MalwareOptions::default(),
-        }
-    }
 }
 
 impl RiskOptions {

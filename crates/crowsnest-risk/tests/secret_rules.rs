@@ -184,7 +184,7 @@ fn samples() -> Vec<(&'static str, &'static str, String, String, String)> {
             format!("[db]\ndb_password = {password}\n"),
             password.clone(),
             // A placeholder, a variable reference, and a real-looking value in a source file.
-            format!("[db]\npassword = changeme\npassword = ${{DB_PASSWORD}}\n"),
+            "[db]\npassword = changeme\npassword = ${DB_PASSWORD}\n".to_owned(),
         ),
         (
             "generic-api-key",

@@ -35,7 +35,7 @@ pub struct GlobalArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Scan an image archive, OCI layout or root directory and print its inventory.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// Manage the vulnerability database (OSV records).
     #[command(subcommand)]
     Db(DbCommand),

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     init_tracing(cli.verbose);
     let config = config::Config::load(&cli.global);
     let result = match cli.command {
-        Command::Scan(args) => scan::run(&config, args),
+        Command::Scan(args) => scan::run(&config, *args),
         Command::Db(command) => db::run(&config, command),
         Command::Bench(args) => bench::run(&config, args),
         Command::Serve(args) => server::serve(&config, args),

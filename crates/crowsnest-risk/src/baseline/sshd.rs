@@ -51,7 +51,7 @@ fn drop_ins(fs: &dyn ImageFs) -> Vec<String> {
     };
     fs.read_dir(&dir)
         .into_iter()
-        .filter(|p| wants(p))
+        .filter(wants)
         .map(|p| p.as_str().to_owned())
         .collect()
 }
