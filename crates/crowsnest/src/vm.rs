@@ -75,11 +75,13 @@ fn scan(config: &Config, args: VmScanArgs) -> Result<ExitCode> {
         let (findings, db, _build) = crate::scan::match_vulnerabilities(config, &inventory)?;
         (findings, db)
     };
-    let report = ScanReport {
-        inventory,
-        findings,
-        db,
+    // VM disks get no risk analyzers yet; only vulnerability matching ran, when it did.
+    let scanners = if db.is_some() {
+        vec![crowsnest_model::ScannerKind::Vuln]
+    } else {
+        Vec::new()
     };
+    let report = ScanReport::new(inventory, findings, db, scanners, Vec::new());
     let mut out = io::BufWriter::new(io::stdout().lock());
     crowsnest_report::render(&report, format, &RenderOptions::default(), &mut out)?;
     out.flush()?;
