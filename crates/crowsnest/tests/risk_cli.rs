@@ -34,7 +34,6 @@ fn stdout_json(out: &Output) -> Value {
 }
 
 #[test]
-#[ignore = "written but not yet run: the yara-x test build did not finish before the deadline; run with --ignored"]
 fn risk_scanners_report_in_json_sarif_and_table() {
     let data = tempfile::tempdir().unwrap();
     let args = |format: &'static str| {
@@ -104,7 +103,6 @@ fn risk_scanners_report_in_json_sarif_and_table() {
 }
 
 #[test]
-#[ignore = "written but not yet run: the yara-x test build did not finish before the deadline; run with --ignored"]
 fn unknown_scanner_and_broken_rules_are_invalid_parameters() {
     let data = tempfile::tempdir().unwrap();
     let out = crowsnest(data.path(), &["scan", &acme(), "--scanners", "vuln,virus"]);
