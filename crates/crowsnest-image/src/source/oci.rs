@@ -285,14 +285,13 @@ pub(crate) fn layer_media_type_supported(media_type: &str) -> bool {
             && !media_type.contains("encrypted"))
 }
 
-fn build(
-    store: BlobStore,
-    request: &Request<'_>,
-    kind: SourceKind,
+/// Refuses a manifest that is not a container image (an artifact such as a signature or a
+/// chart) or that lists more layers than any real image has. Shared by every source that reads
+/// a manifest, local or remote, so they refuse the same things with the same words.
+pub(crate) fn check_manifest(
+    manifest: &ManifestJson,
     manifest_digest: &Digest,
-    tags: Vec<String>,
-    manifest: ManifestJson,
-) -> Result<Box<dyn ImageSource>, ImageError> {
+) -> Result<(), ImageError> {
     let config_type = manifest.config.media_type.as_str();
     if !config_type.is_empty() && !CONFIG_TYPES.contains(&config_type) {
         return Err(ImageError::Invalid(format!(
@@ -306,6 +305,18 @@ fn build(
             manifest.layers.len()
         )));
     }
+    Ok(())
+}
+
+fn build(
+    store: BlobStore,
+    request: &Request<'_>,
+    kind: SourceKind,
+    manifest_digest: &Digest,
+    tags: Vec<String>,
+    manifest: ManifestJson,
+) -> Result<Box<dyn ImageSource>, ImageError> {
+    check_manifest(&manifest, manifest_digest)?;
     let config_digest = manifest.config.digest.clone();
     let location = store.locate_blob(&config_digest)?;
     let bytes = store.read_document(

@@ -12,8 +12,7 @@ use crowsnest_model::{Digest, ImageConfigSummary, SourceInfo, SourceKind};
 use super::content_hash::{self, ContentHasher};
 use super::image_config::ImageConfig;
 use super::layer_stream::LayerStream;
-use super::oci::{self, Document, ManifestJson, CONFIG_TYPES, MAX_INDEX_DEPTH};
-use super::stored_image::MAX_LAYERS;
+use super::oci::{self, check_manifest, Document, ManifestJson, MAX_INDEX_DEPTH};
 use super::{ImageSource, LayerDescriptor, SourceOptions, UnpackBudget};
 use crate::{ImageError, Limits};
 
@@ -185,19 +184,7 @@ fn build(
     manifest_digest: Digest,
     manifest: ManifestJson,
 ) -> Result<Box<dyn ImageSource>, ImageError> {
-    let config_type = manifest.config.media_type.as_str();
-    if !config_type.is_empty() && !CONFIG_TYPES.contains(&config_type) {
-        return Err(ImageError::Invalid(format!(
-            "manifest {manifest_digest} is not a container image (config media type \
-             {config_type}); it may be an artifact such as a signature or a chart"
-        )));
-    }
-    if manifest.layers.len() > MAX_LAYERS {
-        return Err(ImageError::Oversized(format!(
-            "manifest {manifest_digest} lists {} layers (at most {MAX_LAYERS})",
-            manifest.layers.len()
-        )));
-    }
+    check_manifest(&manifest, &manifest_digest)?;
     let config_digest = manifest.config.digest.clone();
     if manifest.config.size > limits.max_json_bytes {
         return Err(ImageError::Oversized(format!(
