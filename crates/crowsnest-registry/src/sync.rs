@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use crowsnest_image::source::{Platform, RemoteDocument, SourceOptions};
 use crowsnest_image::{ImageError, Limits};
-use crowsnest_model::{Digest, Inventory};
+use crowsnest_model::Digest;
+use crowsnest_scan::ScanOutput;
 use crowsnest_store::{
     NewImage, NewRepository, NewTag, RegistryConnection, ScanRecord, ScanState, Store, SyncEnd,
     SyncedTag, TenantId,
@@ -543,11 +544,18 @@ fn failed_scan(code: &str, now: i64) -> ScanRecord {
     }
 }
 
-/// What the caller's matcher found in one scanned image.
+/// What the caller found in one scanned image: its matcher's vulnerabilities and the risk
+/// analyzers' counts (`crowsnest_model::RiskSummary`).
 #[derive(Clone, Debug, Default)]
 pub struct ScanCounts {
     /// Vulnerabilities.
     pub vul_count: i64,
+    /// Failed baseline checks (unsafe settings).
+    pub baseline_count: i64,
+    /// Files with a malware finding.
+    pub malicious_count: i64,
+    /// Malicious files plus secrets.
+    pub alarm_count: i64,
     /// Security, Low, Medium, High.
     pub severity: String,
 }
@@ -587,8 +595,9 @@ pub struct ScanOutcome {
 }
 
 /// Scans every image of `connection` without a scan yet, streaming layers from the registry,
-/// and records success (with what `assess` counts) or the seed's failure code. Multi-arch
-/// images scan each child; the index records the children's sum, or the first failure.
+/// and records success (with what `assess` counts, given the digest scanned and the scan's
+/// output, which it may store) or the seed's failure code. Multi-arch images scan each child;
+/// the index records the children's sum, or the first failure.
 pub fn scan_unscanned(
     store: &Store,
     tenant: TenantId,
@@ -596,7 +605,7 @@ pub fn scan_unscanned(
     client: Arc<RegistryClient>,
     scanner: &crowsnest_scan::Scanner,
     policy: &ScanPolicy,
-    assess: &mut dyn FnMut(&Inventory) -> ScanCounts,
+    assess: &mut dyn FnMut(&str, &ScanOutput) -> ScanCounts,
 ) -> Result<Vec<ScanOutcome>, RegistryError> {
     let host = connection
         .url
@@ -628,15 +637,18 @@ pub fn scan_unscanned(
             let result = scan_one(Arc::clone(&client), &reference, scanner, policy, &options);
             let now = crowsnest_store::now_ms();
             match result {
-                Ok((inventory, bytes)) => {
-                    let counts = assess(&inventory);
+                Ok((output, bytes)) => {
+                    let counts = assess(&target_digest, &output);
                     store.record_scan(target_row, &succeeded_scan(&counts, started, now))?;
                     total.vul_count += counts.vul_count;
+                    total.baseline_count += counts.baseline_count;
+                    total.malicious_count += counts.malicious_count;
+                    total.alarm_count += counts.alarm_count;
                     total.severity = worse(&total.severity, &counts.severity).to_owned();
                     outcomes.push(ScanOutcome {
                         image: format!("{path}@{target_digest}"),
                         failure_code: None,
-                        packages: inventory.packages.len(),
+                        packages: output.inventory.packages.len(),
                         bytes,
                     });
                 }
@@ -671,9 +683,9 @@ fn succeeded_scan(counts: &ScanCounts, started: i64, now: i64) -> ScanRecord {
         progress: 100,
         failure_code: String::new(),
         vul_count: counts.vul_count,
-        baseline_count: 0,
-        malicious_count: 0,
-        alarm_count: 0,
+        baseline_count: counts.baseline_count,
+        malicious_count: counts.malicious_count,
+        alarm_count: counts.alarm_count,
         severity: if counts.severity.is_empty() {
             "Security".into()
         } else {
@@ -698,14 +710,15 @@ fn worse<'a>(a: &'a str, b: &'a str) -> &'a str {
     }
 }
 
-/// Opens and scans one image; the error is the seed's failure code.
+/// Opens and scans one image (with the scanner's risk analyzers) and returns what it found and
+/// the compressed bytes pulled; the error is the seed's failure code.
 pub fn scan_one(
     client: Arc<RegistryClient>,
     reference: &ImageReference,
     scanner: &crowsnest_scan::Scanner,
     policy: &ScanPolicy,
     options: &SourceOptions,
-) -> Result<(Inventory, u64), &'static str> {
+) -> Result<(ScanOutput, u64), &'static str> {
     let source = crate::open_image(client, reference, &policy.limits, options)
         .map_err(|e| log_failure(reference, &e))?;
     if source.layers().len() > policy.max_layers {
@@ -715,12 +728,12 @@ pub fn scan_one(
     if bytes > policy.max_image_bytes {
         return Err("image_over_sized");
     }
-    let inventory = scanner
-        .scan_source(source.as_ref(), &mut |_| {})
+    let output = scanner
+        .scan_source_full(source.as_ref(), &mut |_| {})
         .map_err(|e| match e {
             crowsnest_scan::ScanError::Image(image) => log_failure(reference, &image),
         })?;
-    Ok((inventory, bytes))
+    Ok((output, bytes))
 }
 
 fn log_failure(reference: &ImageReference, error: &ImageError) -> &'static str {

@@ -157,10 +157,22 @@ fn sync_records_changes_incrementally_and_scans_record_codes() {
         .any(|t| t.repository == "alpine" && t.tag == "3.10"));
 
     // Scan what has no scan yet; the schema 1 image was recorded as failed at sync time.
-    let scanner = crowsnest_scan::Scanner::new(Limits::default());
-    let mut assess = |inv: &crowsnest_model::Inventory| ScanCounts {
-        vul_count: inv.packages.len() as i64,
-        severity: "Low".into(),
+    // With the baseline analyzer: its findings are counted onto the stored scan.
+    let baseline = crowsnest_risk::RiskAnalyzers::new(&crowsnest_risk::RiskOptions {
+        kinds: [crowsnest_model::RiskKind::Baseline].into_iter().collect(),
+        ..Default::default()
+    })
+    .unwrap();
+    let scanner = crowsnest_scan::Scanner::new(Limits::default()).with_risk(baseline);
+    let baseline_seen = std::cell::Cell::new(0);
+    let mut assess = |_digest: &str, out: &crowsnest_scan::ScanOutput| {
+        baseline_seen.set(out.risks.len() as i64);
+        ScanCounts {
+            vul_count: out.inventory.packages.len() as i64,
+            baseline_count: out.risks.len() as i64,
+            severity: "Low".into(),
+            ..Default::default()
+        }
     };
     let outcomes = sync::scan_unscanned(
         &store,
@@ -206,6 +218,9 @@ fn sync_records_changes_incrementally_and_scans_record_codes() {
         } else {
             assert_eq!(scan.state, "succeeded", "{row:?}");
             assert_eq!(scan.vul_count, 14);
+            // alpine sets no USER: at least "runs as root".
+            assert!(baseline_seen.get() > 0);
+            assert_eq!(scan.baseline_count, baseline_seen.get());
         }
         assert!(row.synced_ms > 0);
     }

@@ -70,7 +70,7 @@ pub use inventory::{
 pub use registries::{
     NewRegistryConnection, RegistryConnection, SyncEnd, SyncedTag, UnscannedImage,
 };
-pub use scans::{MatchRecorded, StoredInventory, VulnCounts};
+pub use scans::{MatchRecorded, StoredInventory, StoredRisks, VulnCounts};
 pub use seed::{SeedPlan, SeedReport};
 pub use sql::{EngineKind, Row, Value};
 pub use tasks::{NewScanTask, ScanTask};
@@ -155,6 +155,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_placement_scan_summary.sql"),
     include_str!("../migrations/0005_registry_connections.sql"),
     include_str!("../migrations/0006_stored_inventories.sql"),
+    include_str!("../migrations/0007_stored_risks.sql"),
 ];
 
 /// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,

@@ -9,13 +9,18 @@
 //! onto the digest's latest scan (`image_scans.vul_count` and `severity`, and the placements'
 //! risk copy), which is what ListRegistryImages and DescribeImageInstances serve.
 //!
+//! Beside the inventory, [`Store::save_risks`] keeps what the risk analyzers (baseline, secrets,
+//! malware) found, with their counts and the level they imply (migration 7). A re-match knows
+//! only vulnerabilities; the image's `severity_level` is the worse of the new vulnerability
+//! level and that stored risk level, so it is exact whichever of the two changed last.
+//!
 //! The inventory is stored as zstd-compressed JSON in base64: the thin query layer binds only
 //! integers and text, and an image's inventory compresses about tenfold.
 
 use std::io::Read;
 
 use base64::Engine as _;
-use crowsnest_model::{Finding, Inventory, Severity};
+use crowsnest_model::{Finding, Inventory, RiskFinding, RiskKind, RiskSummary, Severity};
 
 use crate::inventory::{ScanRecord, ScanState};
 use crate::sql::{Row, Tx};
@@ -81,6 +86,17 @@ impl VulnCounts {
     }
 }
 
+/// What the risk analyzers found in one stored inventory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRisks {
+    /// The analyzers that ran (none: the scan looked for packages only).
+    pub scanners: Vec<RiskKind>,
+    /// Their findings, as the scan reported them.
+    pub findings: Vec<RiskFinding>,
+    /// Counts and level of `findings` alone (no vulnerabilities).
+    pub summary: RiskSummary,
+}
+
 /// One stored inventory with what its last match found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredInventory {
@@ -114,14 +130,14 @@ pub struct MatchRecorded {
 const COLUMNS: &str = "digest, inventory, indexed_ms, engine_version, vulndb_build, matched_ms, \
     critical_count, high_count, medium_count, low_count, unknown_count";
 
-fn encode(inventory: &Inventory) -> Result<String, StoreError> {
-    let json = serde_json::to_vec(inventory).map_err(|e| StoreError::Bind(e.to_string()))?;
+fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    let json = serde_json::to_vec(value).map_err(|e| StoreError::Bind(e.to_string()))?;
     let packed = zstd::encode_all(json.as_slice(), ZSTD_LEVEL)
         .map_err(|e| StoreError::Bind(format!("compressing an inventory: {e}")))?;
     Ok(base64::engine::general_purpose::STANDARD.encode(packed))
 }
 
-fn decode(text: &str) -> Result<Inventory, StoreError> {
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     let corrupt = |what: &str, e: &dyn std::fmt::Display| {
         StoreError::Corrupt(format!("stored inventory: {what}: {e}"))
     };
@@ -165,7 +181,8 @@ fn stored_from(row: &Row) -> Result<StoredInventory, StoreError> {
 impl Store {
     /// Stores (or replaces) the inventory of image `digest`, scanned by `engine_version`. The
     /// row's match is reset: the new inventory has not been matched by any build yet, so the
-    /// next [`Store::inventories_to_match`] includes it; its counts stay until then.
+    /// next [`Store::inventories_to_match`] includes it; its counts stay until then. Its risks
+    /// are cleared: they belonged to the old scan ([`Store::save_risks`] stores the new ones).
     pub fn save_inventory(
         &self,
         digest: &str,
@@ -179,7 +196,8 @@ impl Store {
                  vulndb_build) VALUES ($1, $2, $3, $4, '') \
                  ON CONFLICT (digest) DO UPDATE SET inventory = excluded.inventory, \
                  indexed_ms = excluded.indexed_ms, engine_version = excluded.engine_version, \
-                 vulndb_build = ''",
+                 vulndb_build = '', risks = '', risk_scanners = '', baseline_count = 0, \
+                 malicious_count = 0, alarm_count = 0, risk_level = 'Security'",
                 &[
                     digest.into(),
                     encoded.into(),
@@ -243,6 +261,99 @@ impl Store {
         })
     }
 
+    /// Stores what the risk analyzers `scanners` found in `digest`'s inventory (saved first with
+    /// [`Store::save_inventory`]) and returns their counts. When the digest is a known image,
+    /// its latest scan (and every placement's copy) gets the baseline, malicious-file and alarm
+    /// counts, and the worse of the vulnerability level of the last match and the risks' level.
+    pub fn save_risks(
+        &self,
+        digest: &str,
+        scanners: &[RiskKind],
+        findings: &[RiskFinding],
+    ) -> Result<RiskSummary, StoreError> {
+        let summary = RiskSummary::derive(std::iter::empty(), findings);
+        let names: Vec<&str> = scanners.iter().map(|k| k.as_str()).collect();
+        let encoded = encode(&findings)?;
+        let level = summary.severity_level.as_str();
+        let vulns = self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE stored_inventories SET risks = $2, risk_scanners = $3, \
+                 baseline_count = $4, malicious_count = $5, alarm_count = $6, risk_level = $7 \
+                 WHERE digest = $1",
+                &[
+                    digest.into(),
+                    encoded.into(),
+                    names.join(",").into(),
+                    (summary.unsafe_settings as i64).into(),
+                    (summary.malicious_files as i64).into(),
+                    (summary.alarms as i64).into(),
+                    level.into(),
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound("stored inventory"));
+            }
+            let row = tx.query_one(
+                "SELECT critical_count, high_count, medium_count, low_count, unknown_count \
+                 FROM stored_inventories WHERE digest = $1",
+                &[digest.into()],
+            )?;
+            counts_from(&row, 0)
+        })?;
+        if let Some((row, scan)) = self.read(|tx| image_scan(tx, digest))? {
+            let now = now_ms();
+            let mut record = scan.unwrap_or(ScanRecord {
+                state: ScanState::Succeeded,
+                stage: String::new(),
+                progress: 100,
+                failure_code: String::new(),
+                vul_count: vulns.total(),
+                baseline_count: 0,
+                malicious_count: 0,
+                alarm_count: 0,
+                severity: String::new(),
+                started_ms: Some(now),
+                finished_ms: Some(now),
+            });
+            record.baseline_count = summary.unsafe_settings as i64;
+            record.malicious_count = summary.malicious_files as i64;
+            record.alarm_count = summary.alarms as i64;
+            record.severity = worse_level(vulns.level(), level).to_owned();
+            self.record_scan(row, &record)?;
+        }
+        Ok(summary)
+    }
+
+    /// What the risk analyzers found in `digest`'s stored inventory; `None` when no inventory
+    /// is stored, empty `scanners` when none ran.
+    pub fn stored_risks(&self, digest: &str) -> Result<Option<StoredRisks>, StoreError> {
+        self.read(|tx| {
+            let Some(row) = tx.query_opt(
+                "SELECT risks, risk_scanners FROM stored_inventories WHERE digest = $1",
+                &[digest.into()],
+            )?
+            else {
+                return Ok(None);
+            };
+            let (text, names) = (row.text(0)?, row.text(1)?);
+            let findings: Vec<RiskFinding> = if text.is_empty() {
+                Vec::new()
+            } else {
+                decode(&text)?
+            };
+            let scanners = names
+                .split(',')
+                .filter_map(|n| RiskKind::ALL.into_iter().find(|k| k.as_str() == n))
+                .collect();
+            let summary = RiskSummary::derive(std::iter::empty(), &findings);
+            Ok(Some(StoredRisks {
+                scanners,
+                findings,
+                summary,
+            }))
+        })
+    }
+
     /// Records that `digest`'s inventory, matched against database `build`, has `counts`; when
     /// the digest is a known image its latest scan (and every placement's copy of it) gets the
     /// new total and risk level. An image never scanned gets a succeeded scan holding them.
@@ -254,7 +365,17 @@ impl Store {
     ) -> Result<MatchRecorded, StoreError> {
         // The image's scan first, the inventory's build last: if anything fails in between,
         // the inventory is still "not matched by build" and the next re-match repeats this.
-        let image = self.read(|tx| image_scan(tx, digest))?;
+        let (image, risk_level) = self.read(|tx| {
+            let risk_level = tx
+                .query_opt(
+                    "SELECT risk_level FROM stored_inventories WHERE digest = $1",
+                    &[digest.into()],
+                )?
+                .map(|r| r.text(0))
+                .transpose()?
+                .unwrap_or_default();
+            Ok((image_scan(tx, digest)?, risk_level))
+        })?;
         let image_updated = match image {
             Some((row, scan)) => {
                 let now = now_ms();
@@ -272,7 +393,7 @@ impl Store {
                     finished_ms: Some(now),
                 });
                 record.vul_count = counts.total();
-                record.severity = level_with(&record, counts);
+                record.severity = worse_level(counts.level(), &risk_level).to_owned();
                 self.record_scan(row, &record)?;
                 true
             }
@@ -311,17 +432,15 @@ impl Store {
     }
 }
 
-/// The risk level of a scan whose vulnerabilities are now `counts`. The level also reflects the
-/// other analyzers (baseline, malicious files, alarms), whose findings a re-match does not
-/// know: while the scan reports any of those, the level never drops below what it said.
-fn level_with(scan: &ScanRecord, counts: &VulnCounts) -> String {
+/// The worse of two of Huawei's levels (`Security` < `Low` < `Medium` < `High`); an empty or
+/// unknown name counts as `Security`.
+fn worse_level<'a>(a: &'a str, b: &'a str) -> &'a str {
     const ORDER: [&str; 4] = ["Security", "Low", "Medium", "High"];
-    let rank = |l: &str| ORDER.iter().position(|o| *o == l);
-    let from_vulns = counts.level();
-    let others = scan.baseline_count + scan.malicious_count + scan.alarm_count > 0;
-    match (others, rank(&scan.severity), rank(from_vulns)) {
-        (true, Some(old), Some(new)) if old > new => scan.severity.clone(),
-        _ => from_vulns.to_owned(),
+    let rank = |l: &str| ORDER.iter().position(|o| *o == l).unwrap_or(0);
+    if rank(b) > rank(a) {
+        ORDER[rank(b)]
+    } else {
+        ORDER[rank(a)]
     }
 }
 

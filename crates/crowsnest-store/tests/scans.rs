@@ -8,7 +8,9 @@ mod engines;
 
 use engines::TestDb;
 
-use crowsnest_model::{Ecosystem, Inventory, Package, SourceInfo, SourceKind};
+use crowsnest_model::{
+    Ecosystem, Inventory, Package, RiskFinding, RiskKind, Severity, SourceInfo, SourceKind,
+};
 use crowsnest_store::{
     Filter, NewImage, NewRegistry, NewRepository, NewTag, NewTenant, PlacementOrder,
     PlacementQuery, Store, VulnCounts,
@@ -58,6 +60,47 @@ fn listed(store: &Store, tenant: crowsnest_store::TenantId) -> Vec<(i64, String)
             (s.vul_count, s.severity)
         })
         .collect()
+}
+
+fn listed_risks(store: &Store, tenant: crowsnest_store::TenantId) -> Vec<(i64, i64, i64, String)> {
+    store
+        .placements(
+            tenant,
+            &PlacementQuery {
+                filter: Filter::True,
+                order: PlacementOrder::Id,
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .unwrap()
+        .rows
+        .iter()
+        .map(|r| {
+            let s = r.scan.clone().unwrap();
+            (
+                s.baseline_count,
+                s.malicious_count,
+                s.alarm_count,
+                s.severity,
+            )
+        })
+        .collect()
+}
+
+fn risk(kind: RiskKind, id: &str, severity: Severity, path: Option<&str>) -> RiskFinding {
+    RiskFinding {
+        kind,
+        id: id.into(),
+        title: id.into(),
+        severity,
+        remediation: String::new(),
+        detail: None,
+        path: path.map(Into::into),
+        line: None,
+        layer: None,
+        excerpt: None,
+    }
 }
 
 fn stored_inventories_round_trip_and_rematch(db: &TestDb) {
@@ -184,6 +227,75 @@ fn stored_inventories_round_trip_and_rematch(db: &TestDb) {
         .unwrap();
     let todo = store.inventories_to_match("b3", None, 10).unwrap();
     assert_eq!(todo.len(), 3);
+
+    // Risks: two baseline findings, two malware rules on one file, a secret. A low
+    // vulnerability alone says Low; a malicious file makes the image High, and a re-match that
+    // finds fewer vulnerabilities keeps it High because the stored risks say so.
+    let low = VulnCounts {
+        low: 1,
+        ..Default::default()
+    };
+    store.record_match(&digest(2), "b4", &low).unwrap();
+    assert_eq!(
+        listed_risks(&store, tenant),
+        vec![(0, 0, 0, "Low".into()); 2]
+    );
+    let findings = vec![
+        risk(RiskKind::Baseline, "CN-BL-001", Severity::Medium, None),
+        risk(RiskKind::Baseline, "CN-BL-002", Severity::Low, None),
+        risk(RiskKind::Malware, "eicar", Severity::High, Some("/a")),
+        risk(RiskKind::Malware, "webshell", Severity::High, Some("/a")),
+        risk(RiskKind::Secret, "aws", Severity::High, Some("/b")),
+    ];
+    let summary = store
+        .save_risks(&digest(2), &RiskKind::ALL, &findings)
+        .unwrap();
+    assert_eq!(
+        (
+            summary.unsafe_settings,
+            summary.malicious_files,
+            summary.alarms
+        ),
+        (2, 1, 2)
+    );
+    assert_eq!(
+        listed_risks(&store, tenant),
+        vec![(2, 1, 2, "High".into()); 2]
+    );
+    store
+        .record_match(&digest(2), "b5", &VulnCounts::default())
+        .unwrap();
+    assert_eq!(
+        listed_risks(&store, tenant),
+        vec![(2, 1, 2, "High".into()); 2]
+    );
+    assert_eq!(listed(&store, tenant), vec![(0, "High".into()); 2]);
+    let stored = store.stored_risks(&digest(2)).unwrap().unwrap();
+    assert_eq!(stored.scanners, RiskKind::ALL.to_vec());
+    assert_eq!(stored.findings, findings);
+    assert_eq!(stored.summary, summary);
+    // A new scan clears the old risks: with none found and no vulnerabilities, Security.
+    store
+        .save_inventory(&digest(2), &inventory(3), "e3")
+        .unwrap();
+    store
+        .save_risks(&digest(2), &[RiskKind::Baseline], &[])
+        .unwrap();
+    store
+        .record_match(&digest(2), "b6", &VulnCounts::default())
+        .unwrap();
+    assert_eq!(
+        listed_risks(&store, tenant),
+        vec![(0, 0, 0, "Security".into()); 2]
+    );
+    let stored = store.stored_risks(&digest(2)).unwrap().unwrap();
+    assert_eq!(
+        (stored.scanners, stored.findings.len()),
+        (vec![RiskKind::Baseline], 0)
+    );
+    // Risks for an inventory never stored are refused, not silently dropped.
+    assert!(store.save_risks(&digest(9), &[], &[]).is_err());
+    assert!(store.stored_risks(&digest(9)).unwrap().is_none());
 }
 
 on_both_engines!(stored_inventories_round_trip_and_rematch);

@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use crowsnest_image::source::{Platform, SourceOptions};
 use crowsnest_image::{ImageSource, Limits};
-use crowsnest_model::Severity;
 use crowsnest_registry::sync::{self, ScanCounts, ScanPolicy, SyncOptions, REGISTRY_TYPES};
 use crowsnest_registry::{ClientOptions, Credentials, ImageReference, RegistryClient, ServerKey};
 use crowsnest_store::{NewRegistry, NewRegistryConnection, TenantId};
@@ -389,33 +388,57 @@ fn sync_command(config: &Config, args: SyncArgs) -> Result<ExitCode> {
         );
         None
     };
-    let mut assess = |inventory: &crowsnest_model::Inventory| -> ScanCounts {
-        let Some(db) = &db else {
-            return ScanCounts::default();
-        };
-        match crowsnest_vulndb::match_inventory(db, inventory) {
-            Ok(findings) => ScanCounts {
-                vul_count: findings.len() as i64,
-                severity: findings
-                    .iter()
-                    .map(|f| f.severity)
-                    .max()
-                    .map(|s| match s {
-                        Severity::Critical | Severity::High => "High",
-                        Severity::Medium => "Medium",
-                        Severity::Low => "Low",
-                        Severity::Unknown => "Security",
-                    })
-                    .unwrap_or("Security")
-                    .to_owned(),
-            },
-            Err(e) => {
+    let build = match &db {
+        Some(db) => Some(
+            db.build()
+                .map_err(|e| crate::coded(e.code().as_str(), &e))?,
+        ),
+        None => None,
+    };
+    let engine = concat!("crowsnest-scan ", env!("CARGO_PKG_VERSION"));
+    // Every scanned digest is stored with its inventory, match and risks, as `scan --save`
+    // stores one image, so a database update re-matches registry images too.
+    let mut assess = |digest: &str, output: &crowsnest_scan::ScanOutput| -> ScanCounts {
+        let inventory = &output.inventory;
+        let findings = match &db {
+            Some(db) => crowsnest_vulndb::match_inventory(db, inventory).unwrap_or_else(|e| {
                 eprintln!("warning: matching {}: {e}", inventory.source.reference);
-                ScanCounts::default()
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        let vulns = crowsnest_store::VulnCounts::of(&findings);
+        let stored = store
+            .save_inventory(digest, inventory, engine)
+            .and_then(|()| {
+                if let Some(build) = &build {
+                    store.record_match(digest, build, &vulns)?;
+                }
+                store.save_risks(digest, &crowsnest_model::RiskKind::ALL, &output.risks)
+            });
+        let risks = match stored {
+            Ok(summary) => summary,
+            Err(e) => {
+                eprintln!("warning: storing the scan of {digest}: {e}");
+                crowsnest_model::RiskSummary::derive(std::iter::empty(), &output.risks)
             }
+        };
+        let level = crowsnest_model::RiskSummary::derive(
+            findings.iter().map(|f| f.severity),
+            &output.risks,
+        )
+        .severity_level;
+        ScanCounts {
+            vul_count: vulns.total(),
+            baseline_count: risks.unsafe_settings as i64,
+            malicious_count: risks.malicious_files as i64,
+            alarm_count: risks.alarms as i64,
+            severity: level.as_str().to_owned(),
         }
     };
-    let scanner = crowsnest_scan::Scanner::new(Limits::default());
+    let risk = crowsnest_risk::RiskAnalyzers::new(&crowsnest_risk::RiskOptions::all())
+        .map_err(|e| crate::coded(e.code().as_str(), &e))?;
+    let scanner = crowsnest_scan::Scanner::new(Limits::default()).with_risk(risk);
     let started = Instant::now();
     let outcomes = sync::scan_unscanned(
         &store,

@@ -74,7 +74,16 @@ pub fn run(config: &Config, args: ScanArgs) -> Result<ExitCode> {
         match_vulnerabilities(config, &inventory)?
     };
     if args.save {
-        save(config, &args.store, &inventory, &findings, build.as_deref())?;
+        let risk_kinds: Vec<RiskKind> = scanners.iter().filter_map(|s| s.risk_kind()).collect();
+        let risks = (&risk_kinds[..], &output.risks[..]);
+        save(
+            config,
+            &args.store,
+            &inventory,
+            &findings,
+            build.as_deref(),
+            risks,
+        )?;
     }
     if !severities.is_empty() {
         findings.retain(|f| severities.contains(&f.severity));
@@ -111,13 +120,16 @@ pub fn run(config: &Config, args: ScanArgs) -> Result<ExitCode> {
 /// machine that has never downloaded one), so it says so on stderr and lists packages only.
 /// Stores the inventory under the image's digest (the manifest's, else the config's) and, when
 /// it was matched, the counts of every finding (before `--severity` filters the report), so a
-/// database update re-matches the image without reading it again.
+/// database update re-matches the image without reading it again; then the risk analyzers'
+/// findings (`risks`: which ran, what they found), which set the image's baseline, malicious
+/// and alarm counts.
 fn save(
     config: &Config,
     store_args: &crate::cli::StoreArgs,
     inventory: &crowsnest_model::Inventory,
     findings: &[Finding],
     build: Option<&str>,
+    risks: (&[RiskKind], &[crowsnest_model::RiskFinding]),
 ) -> Result<()> {
     let digest = inventory
         .source
@@ -142,6 +154,9 @@ fn save(
             .record_match(&digest, build, &counts)
             .with_context(|| format!("saving the vulnerability counts of {digest}"))?;
     }
+    store
+        .save_risks(&digest, risks.0, risks.1)
+        .with_context(|| format!("saving the risk findings of {digest}"))?;
     eprintln!("saved the inventory of {digest}");
     Ok(())
 }

@@ -100,6 +100,38 @@ fn risk_scanners_report_in_json_sarif_and_table() {
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("severity level: High"), "{text}");
     assert!(text.contains("CN-BL-010"), "{text}");
+
+    // `--save` stores the risks beside the inventory: the same findings, and the counts the
+    // APIs serve (HcCount / unsafe_setting_num, malicious_file_num, AlarmCount) from them.
+    let mut saved = args("json");
+    saved.push("--save".into());
+    let saved_report = stdout_json(&crowsnest(
+        data.path(),
+        &saved.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    let digest = saved_report["inventory"]["source"]["manifest_digest"]
+        .as_str()
+        .unwrap();
+    let store = crowsnest_store::Store::open_data_dir(data.path()).unwrap();
+    let stored = store.stored_risks(digest).unwrap().unwrap();
+    // The report sorts its risks; the store keeps them in scan order.
+    let sorted = |v: &Value| {
+        let mut all: Vec<String> = v.as_array().unwrap().iter().map(Value::to_string).collect();
+        all.sort();
+        all
+    };
+    assert_eq!(
+        sorted(&serde_json::to_value(&stored.findings).unwrap()),
+        sorted(&saved_report["risks"])
+    );
+    let summary = &saved_report["summary"];
+    assert_eq!(summary["unsafe_settings"], stored.summary.unsafe_settings);
+    assert_eq!(summary["malicious_files"], stored.summary.malicious_files);
+    assert_eq!(summary["alarms"], stored.summary.alarms);
+    assert_eq!(
+        summary["severity_level"],
+        stored.summary.severity_level.as_str()
+    );
 }
 
 #[test]
