@@ -21,6 +21,8 @@
 //! - [`vm_images`]: VM images (ECS DescribeImages): platform images seen by all, custom images
 //!   of one tenant, shared or published to others.
 //! - [`tasks`]: scan tasks created through the API.
+//! - [`scan_jobs`]: the per-image jobs of a task, claimed by workers under leases, each
+//!   counted once in its task when it ends.
 //! - [`scans`]: the stored inventory of each scanned digest and its latest match, so a
 //!   vulnerability database update re-matches images without reading them again.
 //! - [`seed`]: a synthetic inventory for benchmarks and `crowsnest dev seed`.
@@ -48,6 +50,7 @@ pub mod filter;
 pub mod hosts;
 pub mod inventory;
 pub mod registries;
+pub mod scan_jobs;
 pub mod scans;
 pub mod seed;
 pub mod sql;
@@ -69,6 +72,10 @@ pub use inventory::{
 };
 pub use registries::{
     NewRegistryConnection, RegistryConnection, SyncEnd, SyncedTag, UnscannedImage,
+};
+pub use scan_jobs::{
+    ClaimPolicy, ClaimedJob, JobEnd, JobEndRecorded, JobLease, JobMode, JobState, ScanJob,
+    TaskCreation,
 };
 pub use scans::{MatchRecorded, StoredInventory, StoredRisks, VulnCounts};
 pub use seed::{SeedPlan, SeedReport};
@@ -156,6 +163,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_registry_connections.sql"),
     include_str!("../migrations/0006_stored_inventories.sql"),
     include_str!("../migrations/0007_stored_risks.sql"),
+    include_str!("../migrations/0008_scan_jobs.sql"),
 ];
 
 /// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,

@@ -21,9 +21,9 @@ pub struct NewScanTask {
 pub struct ScanTask {
     /// External task id.
     pub task_uid: String,
-    /// INIT, PROCESSING, SUCCESS, FAIL.
+    /// INIT, PROCESSING, then SUCCESS, FAIL, TIMEOUT or CANCELLED.
     pub status: String,
-    /// Result code ('' while running).
+    /// Result code ('' while running; SUCCESS, or the first failed image's code).
     pub result: String,
     /// Images covered.
     pub total_count: i64,
@@ -33,8 +33,12 @@ pub struct ScanTask {
     pub progress: i64,
     /// Collected, ms.
     pub collect_ms: i64,
-    /// Started, ms.
+    /// Started (first job claimed), ms.
     pub exec_ms: Option<i64>,
+    /// Images that failed (counted in `finish_count` too).
+    pub failed_count: i64,
+    /// Ended, ms.
+    pub finished_ms: Option<i64>,
 }
 
 impl Store {
@@ -102,8 +106,8 @@ impl Store {
     ) -> Result<Option<ScanTask>, StoreError> {
         self.read(|tx| {
             let Some(row) = tx.query_opt(
-                "SELECT task_uid, status, result, total_count, finish_count, progress, collect_ms, exec_ms \
-                 FROM scan_tasks WHERE tenant_id = $1 AND task_uid = $2",
+                "SELECT task_uid, status, result, total_count, finish_count, progress, collect_ms, exec_ms, \
+                 failed_count, finished_ms FROM scan_tasks WHERE tenant_id = $1 AND task_uid = $2",
                 &[tenant.0.into(), task_uid.into()],
             )?
             else {
@@ -118,6 +122,8 @@ impl Store {
                 progress: row.int(5)?,
                 collect_ms: row.int(6)?,
                 exec_ms: row.opt_int(7)?,
+                failed_count: row.int(8)?,
+                finished_ms: row.opt_int(9)?,
             }))
         })
     }
