@@ -41,8 +41,12 @@ pub enum Command {
     Db(DbCommand),
     /// Measure scan speed and memory on an image against the gzip+sha256 floor.
     Bench(BenchArgs),
-    /// Serve the HTTP API (Alibaba Cloud and Huawei Cloud operations) over the inventory store.
+    /// Serve the HTTP API (Alibaba Cloud and Huawei Cloud operations) over the inventory store,
+    /// with scan workers in-process.
     Serve(ServeArgs),
+    /// Run scan workers that claim scan-task jobs from a shared store (PostgreSQL for several
+    /// machines) until SIGINT or SIGTERM.
+    Worker(WorkerArgs),
     /// Manage tenants (accounts) of the store.
     #[command(subcommand)]
     Tenants(TenantsCommand),
@@ -78,6 +82,60 @@ pub struct ServeArgs {
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Scan workers run in this process; 0 leaves the jobs to `crowsnest worker` processes.
+    #[arg(long, env = "CROWSNEST_WORKERS", default_value_t = 2)]
+    pub workers: usize,
+    /// Worker timings.
+    #[command(flatten)]
+    pub timing: WorkerTiming,
+}
+
+/// `crowsnest worker`.
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// The store holding the jobs (the server's; PostgreSQL when workers run on other machines).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Workers (threads) in this process.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// This process's worker id, recorded as the lease owner; workers are ID-0, ID-1, ...
+    /// Default: HOSTNAME-PID.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Worker timings.
+    #[command(flatten)]
+    pub timing: WorkerTiming,
+}
+
+/// How workers time leases, retries and jobs (every default is the worker library's).
+#[derive(Args, Debug, Clone)]
+pub struct WorkerTiming {
+    /// How long a job's lease lasts without a heartbeat, in seconds; a dead worker's job is
+    /// claimed again after this.
+    #[arg(long, default_value_t = 60.0)]
+    pub lease_secs: f64,
+    /// How often a running job's lease is renewed, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub heartbeat_secs: f64,
+    /// How long an idle worker waits before looking for jobs again, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub poll_secs: f64,
+    /// A job running longer fails with response_timed_out, in seconds.
+    #[arg(long, default_value_t = 1800.0)]
+    pub job_timeout_secs: f64,
+    /// Claims a job gets before its failure is final.
+    #[arg(long, default_value_t = 3)]
+    pub max_attempts: i64,
+    /// Wait before the first retry of a failed job, in seconds; doubled for each later retry.
+    #[arg(long, default_value_t = 5.0)]
+    pub backoff_secs: f64,
+    /// Timeout of each registry request, in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub registry_timeout_secs: f64,
+    /// A task still unfinished this many seconds after its creation ends TIMEOUT.
+    #[arg(long, default_value_t = 86400.0)]
+    pub task_timeout_secs: f64,
 }
 
 /// `crowsnest tenants ...`.

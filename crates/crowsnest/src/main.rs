@@ -10,6 +10,7 @@ mod registry;
 mod scan;
 mod server;
 mod vm;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Command::Db(command) => db::run(&config, command),
         Command::Bench(args) => bench::run(&config, args),
         Command::Serve(args) => server::serve(&config, args),
+        Command::Worker(args) => worker::run(&config, args),
         Command::Tenants(command) => server::tenants(&config, command),
         Command::Keys(command) => server::keys(&config, command),
         Command::Dev(command) => server::dev(&config, command),

@@ -11,15 +11,30 @@ use crate::config::Config;
 /// Runs the HTTP API until SIGINT or SIGTERM, then finishes the requests in flight.
 pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     let store = config.open_store(&args.store)?;
+    // Workers first: a server that cannot start them (no readable server key) says so before
+    // it accepts tasks nobody would run.
+    let workers = if args.workers > 0 {
+        let id = format!("{}-serve", crowsnest_worker::default_worker_id());
+        Some(crate::worker::start_pool(
+            config,
+            store.clone(),
+            &args.timing,
+            args.workers,
+            &id,
+        )?)
+    } else {
+        None
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     // Printed before serving so that scripts (and the SDK tests) know when to connect.
     eprintln!(
-        "crowsnest API on http://{} (store: {:?})",
+        "crowsnest API on http://{} (store: {:?}, {} scan workers)",
         args.listen,
-        store.engine()
+        store.engine(),
+        args.workers
     );
     let served = runtime.block_on(crowsnest_api::serve(
         crowsnest_api::ServeOptions {
@@ -35,13 +50,16 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     // Store calls still running on blocking threads (their clients are gone) get a moment to
     // finish; a runtime dropped plainly would wait for every one of them.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    if let Some(workers) = workers {
+        workers.shutdown();
+    }
     served.map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!("crowsnest API stopped");
     Ok(ExitCode::SUCCESS)
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (what service managers send).
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
