@@ -103,6 +103,24 @@ impl Client<'_> {
             .await
     }
 
+    async fn scan_task(&mut self, cred: Cred<'_>, id: &str) -> (StatusCode, Value) {
+        let path = format!("/api/v1/scan-tasks/{id}");
+        self.call(cred, "get", "/api/v1/scan-tasks/{task_id}", &path, None)
+            .await
+    }
+
+    async fn cancel_scan_task(&mut self, cred: Cred<'_>, id: &str) -> (StatusCode, Value) {
+        let path = format!("/api/v1/scan-tasks/{id}/cancel");
+        self.call(
+            cred,
+            "post",
+            "/api/v1/scan-tasks/{task_id}/cancel",
+            &path,
+            None,
+        )
+        .await
+    }
+
     async fn database_status(&mut self, cred: Cred<'_>) -> (StatusCode, Value) {
         let path = "/api/v1/database/status";
         self.call(cred, "get", path, path, None).await
@@ -329,6 +347,71 @@ async fn native_api_endpoints_auth_and_openapi() {
     );
     let (status, body) = c.database_status(Cred::Key(&seed.a_none)).await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+
+    // Scan tasks: A's task read by its id with one queued job per digest; another tenant's
+    // caller, an unknown id and an overlong id are refused; a cancel ends the task and its
+    // jobs, and a second cancel is a conflict.
+    let store = server.store.clone();
+    let created = tokio::task::spawn_blocking(move || {
+        store
+            .create_scan_task_with_jobs(
+                a,
+                &crowsnest_store::NewScanTask {
+                    task_uid: "nt-1".into(),
+                    selection: json!({}),
+                    total_count: 0,
+                    collect_ms: 5,
+                },
+                &crowsnest_store::Filter::True,
+                10,
+            )
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let crowsnest_store::TaskCreation::Created { jobs, .. } = created else {
+        panic!("{created:?}");
+    };
+    assert!(jobs > 1, "the seed gives tenant A several images");
+    let (status, task) = c.scan_task(Cred::Token(&token), "nt-1").await;
+    assert_eq!(status, 200, "{task}");
+    assert_eq!(
+        (&task["status"], &task["total_count"], &task["finish_count"]),
+        (&json!("INIT"), &json!(jobs), &json!(0))
+    );
+    assert_eq!(task["jobs"].as_array().unwrap().len() as i64, jobs);
+    assert!(task["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|j| j["state"] == "queued" && j["mode"] == "pull"));
+    let (status, body) = c.scan_task(Cred::Token(&b_token), "nt-1").await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, body) = c.scan_task(Cred::Key(&seed.a_all), "nope").await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, body) = c.scan_task(Cred::Token(&token), &"x".repeat(200)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_parameter")
+    );
+    let (status, body) = c.scan_task(Cred::Key(&seed.a_none), "nt-1").await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    let (status, body) = c.cancel_scan_task(Cred::Token(&b_token), "nt-1").await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, cancelled) = c.cancel_scan_task(Cred::Token(&token), "nt-1").await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "CANCELLED");
+    assert!(cancelled["finished_ms"].is_i64());
+    assert!(cancelled["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|j| j["state"] == "cancelled"));
+    let (status, body) = c.cancel_scan_task(Cred::Token(&token), "nt-1").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, native::CODE_CONFLICT)
+    );
 
     // Wrong routes and methods answer in the same envelope.
     let (status, body) = c

@@ -1,13 +1,14 @@
 //! PublicPreCheckImageScanTask and PublicCreateImageScanTask: select images by registry type,
 //! region, instance, namespace, repository, digest and tag; count what a scan would cover; and
-//! store the task for the task engine, within the scan quota.
+//! store the task, expanded into one job per distinct image digest for the workers
+//! (`crowsnest-worker`), within the scan quota.
 
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use crowsnest_store::{Field, Filter, NewScanTask, PlacementOrder, PlacementQuery};
+use crowsnest_store::{Field, Filter, NewScanTask, PlacementOrder, PlacementQuery, TaskCreation};
 
 use super::params::{invalid, Params};
 use super::sas::{normalise_digest, REGISTRY_TYPES};
@@ -56,6 +57,15 @@ fn quota_error() -> ApiError {
         StatusCode::BAD_REQUEST,
         "BeyondQuata",
         "Please check the scan quota",
+    )
+}
+
+fn empty_error() -> ApiError {
+    ApiError::new(
+        Dialect::Alibaba,
+        StatusCode::BAD_REQUEST,
+        "TaskNumEmpty",
+        "Create task quantity is empty.",
     )
 }
 
@@ -202,22 +212,18 @@ pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Resul
     }
     let cov = coverage(state, caller, &sel.filter, quota.max_images_per_task)?;
     if cov.images == 0 {
-        return Err(ApiError::new(
-            Dialect::Alibaba,
-            StatusCode::BAD_REQUEST,
-            "TaskNumEmpty",
-            "Create task quantity is empty.",
-        ));
+        return Err(empty_error());
     }
     if cov.images > quota.max_images_per_task {
         return Err(quota_error());
     }
     let task_uid = uuid::Uuid::new_v4().simple().to_string();
-    // Counting and inserting in one store transaction: concurrent creates cannot both take
-    // the last free slot.
-    let unfinished = state
+    // Counting, inserting and expanding the selection into one job per distinct digest happen
+    // in one store transaction: concurrent creates cannot both take the last free slot, and
+    // the jobs are exactly the images the selection covered at that moment.
+    let created = state
         .store
-        .create_scan_task_within_quota(
+        .create_scan_task_with_jobs(
             caller.tenant,
             &NewScanTask {
                 task_uid: task_uid.clone(),
@@ -225,10 +231,18 @@ pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Resul
                 total_count: cov.images,
                 collect_ms: state.settings.auth.clock.now_ms(),
             },
+            &sel.filter,
             quota.max_unfinished_tasks,
         )
-        .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?
-        .ok_or_else(quota_error)?;
+        .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
+    let unfinished = match created {
+        TaskCreation::Created {
+            unfinished_before, ..
+        } => unfinished_before,
+        TaskCreation::QuotaFull => return Err(quota_error()),
+        // The images went away between the count and the insert.
+        TaskCreation::Empty => return Err(empty_error()),
+    };
     let task = state
         .store
         .scan_task(caller.tenant, &task_uid)

@@ -1,5 +1,6 @@
 //! The native admin API under `/api/v1/`: what the cloud seeds do not cover (keys, the
-//! vulnerability database's status, and later registries and agents), in Crowsnest's own JSON,
+//! vulnerability database's status, scan tasks' progress and cancellation, and later registries
+//! and agents), in Crowsnest's own JSON,
 //! described by the OpenAPI 3.1 document it serves at `/api/v1/openapi.json`.
 //!
 //! # Adding a resource
@@ -21,6 +22,7 @@ pub mod database;
 pub mod health;
 pub mod keys;
 pub mod openapi;
+pub mod scan_tasks;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -50,6 +52,7 @@ pub const RESOURCES: &[Resource] = &[
     openapi::RESOURCE,
     keys::RESOURCE,
     database::RESOURCE,
+    scan_tasks::RESOURCE,
 ];
 
 /// The stable error codes of the native API. They never change meaning; new ones may be added.
@@ -59,6 +62,7 @@ pub const ERROR_CODES: &[&str] = &[
     CODE_FORBIDDEN,
     CODE_NOT_FOUND,
     CODE_METHOD_NOT_ALLOWED,
+    CODE_CONFLICT,
     CODE_VULNDB_MISSING,
     CODE_STORE_UNAVAILABLE,
     CODE_INTERNAL,
@@ -74,6 +78,8 @@ pub const CODE_FORBIDDEN: &str = "forbidden";
 pub const CODE_NOT_FOUND: &str = "not_found";
 /// 405: the route exists but not with this method.
 pub const CODE_METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+/// 409: the object is not in a state that allows the action (a scan task that already ended).
+pub const CODE_CONFLICT: &str = "conflict";
 /// 404: the server has no vulnerability database (run `crowsnest db update`).
 pub const CODE_VULNDB_MISSING: &str = "vulndb_missing";
 /// 503: the store did not answer (health only).
