@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use crowsnest_image::source::{Platform, SourceOptions};
 use crowsnest_image::Limits;
-use crowsnest_model::Inventory;
+use crowsnest_model::{Inventory, RiskKind};
 use crowsnest_registry::sync::{self, ScanPolicy};
 use crowsnest_registry::{ImageReference, ServerKey};
 use crowsnest_store::{
@@ -161,6 +161,9 @@ pub struct WorkerContext {
     pub vulndb: Option<PathBuf>,
     /// The scan engine.
     pub scanner: crowsnest_scan::Scanner,
+    /// The risk analyzers `scanner` runs (none by default), recorded with each stored
+    /// inventory so a re-match knows which analyzers its risk counts come from.
+    pub risk_kinds: Vec<RiskKind>,
     /// Registry scan limits.
     pub policy: ScanPolicy,
     /// Timings.
@@ -180,6 +183,7 @@ impl WorkerContext {
             key,
             vulndb,
             scanner: crowsnest_scan::Scanner::new(Limits::default()),
+            risk_kinds: Vec::new(),
             policy: ScanPolicy::default(),
             options,
         }
@@ -517,17 +521,28 @@ fn run_job(ctx: &WorkerContext, job: &ClaimedJob) -> Result<Done, Failure> {
                 let options = SourceOptions {
                     platform: Platform::parse(platform).unwrap_or_default(),
                 };
-                let (inventory, _bytes) =
+                let (output, _bytes) =
                     sync::scan_one(client, &reference, &ctx.scanner, &ctx.policy, &options)
                         .map_err(|code| Failure::code(seed_code(code)))?;
-                store.save_inventory(digest, &inventory, ENGINE_VERSION)?;
+                store.save_inventory(digest, &output.inventory, ENGINE_VERSION)?;
+                store.save_risks(digest, &ctx.risk_kinds, &output.risks)?;
                 done.pulled += 1;
-                inventory
+                output.inventory
             }
         };
         let counts = assess(db.as_ref(), &inventory)?;
         let now = crowsnest_store::now_ms();
-        store.record_scan(*row, &succeeded_scan(&counts, started, now))?;
+        // The risk counts are the stored inventory's, whether scanned now or before; the
+        // match below makes the level the worse of the vulnerabilities' and the risks'.
+        let risks = store
+            .stored_risks(digest)?
+            .map(|r| r.summary)
+            .unwrap_or_default();
+        let mut record = succeeded_scan(&counts, started, now);
+        record.baseline_count = i64::try_from(risks.unsafe_settings).unwrap_or(i64::MAX);
+        record.malicious_count = i64::try_from(risks.malicious_files).unwrap_or(i64::MAX);
+        record.alarm_count = i64::try_from(risks.alarms).unwrap_or(i64::MAX);
+        store.record_scan(*row, &record)?;
         if let Some(build) = &build {
             store.record_match(digest, build, &counts)?;
         }

@@ -44,12 +44,13 @@ pub fn start_pool(
     let key = ServerKey::load_or_create(&config.data_dir)
         .map_err(|e| crate::coded(e.code(), &e))
         .context("loading the server key (registry credentials)")?;
-    let ctx = Arc::new(WorkerContext::new(
-        store,
-        key,
-        Some(config.vulndb.clone()),
-        options(timing),
-    ));
+    // The analyzers `registry sync --scan` runs, so a task's images carry the same risk counts.
+    let risk = crowsnest_risk::RiskAnalyzers::new(&crowsnest_risk::RiskOptions::all())
+        .map_err(|e| crate::coded(e.code().as_str(), &e))?;
+    let mut ctx = WorkerContext::new(store, key, Some(config.vulndb.clone()), options(timing));
+    ctx.scanner = crowsnest_scan::Scanner::new(crowsnest_image::Limits::default()).with_risk(risk);
+    ctx.risk_kinds = crowsnest_model::RiskKind::ALL.to_vec();
+    let ctx = Arc::new(ctx);
     WorkerPool::spawn(ctx, count, id).context("starting scan workers")
 }
 
