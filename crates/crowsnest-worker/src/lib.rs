@@ -150,6 +150,63 @@ impl WorkerOptions {
     }
 }
 
+/// Where to announce finished tasks: an HTTP POST of the task as JSON, signed with
+/// HMAC-SHA256 over the body (`X-Crowsnest-Signature: sha256=HEX`), as GitHub signs webhooks.
+#[derive(Clone, Debug)]
+pub struct Webhook {
+    /// `http://` or `https://` URL.
+    pub url: String,
+    /// The shared secret the receiver checks the signature with.
+    pub secret: String,
+}
+
+/// The header carrying the body's signature.
+pub const SIGNATURE_HEADER: &str = "X-Crowsnest-Signature";
+
+impl Webhook {
+    /// `sha256=HEX` of HMAC-SHA256(secret, body).
+    pub fn signature(&self, body: &[u8]) -> String {
+        use hmac::Mac;
+        // HMAC accepts keys of every length (longer ones are hashed), so this cannot fail.
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.secret.as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Posts `body`, trying up to three times (1 s, then 2 s apart). Delivery is best effort:
+    /// the worker that ended the task sends it once; a failure is logged.
+    fn deliver(&self, body: &[u8]) {
+        let client = match reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook client");
+                return;
+            }
+        };
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_secs(1 << (attempt - 1)));
+            }
+            let sent = client
+                .post(&self.url)
+                .header("content-type", "application/json")
+                .header("X-Crowsnest-Event", "scan_task.finished")
+                .header(SIGNATURE_HEADER, self.signature(body))
+                .body(body.to_vec())
+                .send();
+            match sent {
+                Ok(resp) if resp.status().is_success() => return,
+                Ok(resp) => tracing::warn!(status = %resp.status(), "webhook refused"),
+                Err(e) => tracing::warn!(error = %e, "webhook failed"),
+            }
+        }
+    }
+}
+
 /// What every worker of a process shares.
 pub struct WorkerContext {
     /// The store holding the jobs.
@@ -166,6 +223,8 @@ pub struct WorkerContext {
     pub risk_kinds: Vec<RiskKind>,
     /// Registry scan limits.
     pub policy: ScanPolicy,
+    /// Where finished tasks are announced, if anywhere.
+    pub webhook: Option<Webhook>,
     /// Timings.
     pub options: WorkerOptions,
 }
@@ -185,6 +244,7 @@ impl WorkerContext {
             scanner: crowsnest_scan::Scanner::new(Limits::default()),
             risk_kinds: Vec::new(),
             policy: ScanPolicy::default(),
+            webhook: None,
             options,
         }
     }
@@ -323,6 +383,13 @@ impl Worker {
             }
         };
         let recorded = ctx.store.finish_scan_job(&lease, &end)?;
+        if recorded
+            == (JobEndRecorded::Counted {
+                task_finished: true,
+            })
+        {
+            announce(ctx, &job);
+        }
         tracing::info!(worker = %self.id, job = job.id, digest = %job.digest, ?failure, ?recorded, "scan job ended");
         Ok(Some(JobReport {
             job: job.id,
@@ -358,6 +425,36 @@ impl Worker {
             sleep_unless(stop, poll);
         }
     }
+}
+
+/// Posts the finished task to the webhook, if one is configured.
+fn announce(ctx: &WorkerContext, job: &ClaimedJob) {
+    let Some(hook) = &ctx.webhook else {
+        return;
+    };
+    let task = match ctx.store.scan_task(job.tenant, &job.task_uid) {
+        Ok(Some(task)) => task,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading a finished task for its webhook");
+            return;
+        }
+    };
+    let body = serde_json::json!({
+        "Event": "scan_task.finished",
+        "TaskId": task.task_uid,
+        "Status": task.status,
+        "Result": task.result,
+        "TotalCount": task.total_count,
+        "FinishCount": task.finish_count,
+        "FailedCount": task.failed_count,
+        "Progress": task.progress,
+        "CollectTime": task.collect_ms,
+        "ExecTime": task.exec_ms,
+        "FinishTime": task.finished_ms,
+    })
+    .to_string();
+    hook.deliver(body.as_bytes());
 }
 
 /// Sleeps for `d`, waking early when `stop` is set.

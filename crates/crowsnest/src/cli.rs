@@ -136,6 +136,17 @@ pub struct WorkerTiming {
     /// A task still unfinished this many seconds after its creation ends TIMEOUT.
     #[arg(long, default_value_t = 86400.0)]
     pub task_timeout_secs: f64,
+    /// POST each finished task here as JSON, signed in X-Crowsnest-Signature (sha256=HMAC).
+    #[arg(long, env = "CROWSNEST_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// The webhook's HMAC-SHA256 secret.
+    #[arg(
+        long,
+        env = "CROWSNEST_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub webhook_secret: String,
 }
 
 /// `crowsnest tenants ...`.

@@ -50,6 +50,13 @@ pub fn start_pool(
     let mut ctx = WorkerContext::new(store, key, Some(config.vulndb.clone()), options(timing));
     ctx.scanner = crowsnest_scan::Scanner::new(crowsnest_image::Limits::default()).with_risk(risk);
     ctx.risk_kinds = crowsnest_model::RiskKind::ALL.to_vec();
+    ctx.webhook = timing
+        .webhook_url
+        .clone()
+        .map(|url| crowsnest_worker::Webhook {
+            url,
+            secret: timing.webhook_secret.clone(),
+        });
     let ctx = Arc::new(ctx);
     WorkerPool::spawn(ctx, count, id).context("starting scan workers")
 }

@@ -5,7 +5,9 @@
 //!   exact, and the killed job was claimed exactly twice;
 //! - jobs that keep failing (a manifest deleted from the registry, a registry that went away)
 //!   end FAIL with their seed code after the bounded retries, while the task's good image
-//!   succeeds; the task ends FAIL with the first failure's code.
+//!   succeeds; the task ends FAIL with the first failure's code, announced to a webhook with
+//!   an HMAC-SHA256 signature the test checks;
+//! - PostgreSQL stopped for 3 s mid-task: the task still completes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -330,11 +332,49 @@ fn jobs_that_keep_failing_end_with_their_code_after_bounded_retries() {
     let store = Store::open_data_dir(data.path()).unwrap();
     assert_eq!(create_task(&store, tenant, "task-fail"), 3);
 
+    // A webhook receiver: one POST, answered 200, handed to the test.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (hook_tx, hook_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            headers.push(line.trim().to_ascii_lowercase());
+        }
+        let length: usize = headers
+            .iter()
+            .find_map(|h| h.strip_prefix("content-length:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        hook_tx.send((headers, body)).unwrap();
+    });
     let _w = Reaped(spawn_worker(
         data.path(),
         None,
         "W",
-        &["--max-attempts", "3"],
+        &[
+            "--max-attempts",
+            "3",
+            "--webhook-url",
+            &hook_url,
+            "--webhook-secret",
+            "hook-secret",
+        ],
     ));
     let task = wait_for_end(
         &store,
@@ -380,6 +420,31 @@ fn jobs_that_keep_failing_end_with_their_code_after_bounded_retries() {
         .min_by_key(|j| (j.finished_ms, j.id))
         .unwrap();
     assert_eq!(task.result, first.failure_code);
+    // The finished task was announced once, signed with HMAC-SHA256 of the body.
+    let (headers, body) = hook_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let announced: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (
+            &announced["TaskId"],
+            &announced["Status"],
+            &announced["FinishCount"]
+        ),
+        (
+            &serde_json::json!("task-fail"),
+            &serde_json::json!("FAIL"),
+            &serde_json::json!(3)
+        )
+    );
+    let expected = {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"hook-secret").unwrap();
+        mac.update(&body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    assert!(
+        headers.contains(&format!("x-crowsnest-signature: {expected}")),
+        "{headers:?}"
+    );
     // No retry after the last one: the job stays failed.
     std::thread::sleep(Duration::from_millis(600));
     let again = store.scan_jobs(TenantId(tenant), "task-fail").unwrap();
