@@ -8,7 +8,7 @@
 mod qcow2;
 mod raw;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::VmError;
@@ -30,6 +30,10 @@ pub struct DiskLimits {
     pub max_extents: usize,
     /// Most entries in the indexed root filesystem (default 5 M).
     pub max_entries: usize,
+    /// When set, a qcow2 backing file must resolve (symbolic links included) to a file inside
+    /// this directory, so an image handed in by someone else cannot make the reader open any
+    /// other file on the host (default: unset, any file the header names).
+    pub backing_root: Option<PathBuf>,
 }
 
 impl Default for DiskLimits {
@@ -41,6 +45,7 @@ impl Default for DiskLimits {
             max_dir_bytes: 64 << 20,
             max_extents: 1 << 20,
             max_entries: 5_000_000,
+            backing_root: None,
         }
     }
 }

@@ -228,6 +228,17 @@ impl Qcow2 {
                 Some(dir) if Path::new(&backing_name).is_relative() => dir.join(&backing_name),
                 _ => PathBuf::from(&backing_name),
             };
+            if let Some(root) = &limits.backing_root {
+                let inside = match (resolved.canonicalize(), root.canonicalize()) {
+                    (Ok(file), Ok(root)) => file.starts_with(root),
+                    _ => false,
+                };
+                if !inside {
+                    return Err(bad(format!(
+                        "backing file {backing_name:?} is not inside the import directory"
+                    )));
+                }
+            }
             tracing::debug!(image = %name, backing = %resolved.display(), "opening backing file");
             backing = Some(open_backing(&resolved, depth + 1)?);
             backing_file = Some(resolved);
