@@ -11,7 +11,8 @@
 //! - [`huawei`]: the REST routes under `/v5/{project_id}/image/…`, authenticated by
 //!   [`auth::huawei`] and scoped to the tenant owning the project.
 //! - [`native`]: the admin API under `/api/v1/` (health, the OpenAPI document, keys, the
-//!   vulnerability database's status), one file per resource, listed in
+//!   vulnerability database's status, VM image imports and sharing, through a
+//!   [`native::vm_images::VmImporter`] the binary provides), one file per resource, listed in
 //!   [`native::RESOURCES`].
 //! - [`keys`]: creating AccessKeys and tokens (what `crowsnest keys` calls).
 //! - [`error`]: the one error type, rendered in each cloud's envelope.
@@ -32,6 +33,7 @@ pub mod native;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -72,15 +74,25 @@ pub struct Settings {
     /// The vulnerability database file whose status `/api/v1/database/status` reports; None
     /// when the server has none configured.
     pub vulndb: Option<PathBuf>,
+    /// The directory VM disk images are imported from (`POST /api/v1/vm-images` names a file
+    /// inside it); None disables imports by path.
+    pub vm_import_dir: Option<PathBuf>,
+    /// Where disk images uploaded to `POST /api/v1/vm-images` are kept (one directory per
+    /// tenant); None disables uploads.
+    pub vm_upload_dir: Option<PathBuf>,
 }
 
-/// What every handler shares: the store and the settings.
+/// What every handler shares: the store, the settings, and what the binary plugs in.
 #[derive(Clone)]
 pub struct AppState {
     /// The inventory store.
     pub store: Store,
     /// Settings.
     pub settings: Arc<Settings>,
+    /// Reads VM disk images for imports; None when the server cannot (imports are refused).
+    pub vm_importer: Option<Arc<dyn native::vm_images::VmImporter>>,
+    /// VM imports running now (bounded by [`native::vm_images::MAX_RUNNING_IMPORTS`]).
+    pub(crate) running_imports: Arc<AtomicUsize>,
 }
 
 impl AppState {
@@ -94,7 +106,18 @@ impl AppState {
         AppState {
             store,
             settings: Arc::new(settings),
+            vm_importer: None,
+            running_imports: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// The same state with `importer` reading VM disk images for imports.
+    pub fn with_vm_importer(
+        mut self,
+        importer: Arc<dyn native::vm_images::VmImporter>,
+    ) -> AppState {
+        self.vm_importer = Some(importer);
+        self
     }
 }
 
@@ -160,6 +183,8 @@ pub struct ServeOptions {
     pub store: Store,
     /// Settings.
     pub settings: Settings,
+    /// Reads VM disk images for imports through the API (None: imports are refused).
+    pub vm_importer: Option<Arc<dyn native::vm_images::VmImporter>>,
 }
 
 /// Binds `opts.addr` and serves until `shutdown` completes.
@@ -170,12 +195,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await
         .map_err(|e| ApiError::startup(format!("cannot listen on {}: {e}", opts.addr)))?;
-    serve_until(
-        listener,
-        AppState::with_settings(opts.store, opts.settings),
-        shutdown,
-    )
-    .await
+    let mut state = AppState::with_settings(opts.store, opts.settings);
+    state.vm_importer = opts.vm_importer;
+    serve_until(listener, state, shutdown).await
 }
 
 /// Serves on an already bound listener (tests bind `127.0.0.1:0` and read the port first).

@@ -125,6 +125,184 @@ impl Client<'_> {
         let path = "/api/v1/database/status";
         self.call(cred, "get", path, path, None).await
     }
+
+    async fn import_vm(&mut self, cred: Cred<'_>, body: &Value) -> (StatusCode, Value) {
+        let path = "/api/v1/vm-images";
+        self.call(cred, "post", path, path, Some(body)).await
+    }
+
+    /// Uploads `disk` as the body of an import named by `query`.
+    async fn upload_vm(
+        &mut self,
+        cred: Cred<'_>,
+        query: &str,
+        disk: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let path = format!("/api/v1/vm-images?{query}");
+        let mut req = reqwest::Client::new()
+            .post(format!("{}{path}", self.server.base))
+            .header("content-type", "application/octet-stream");
+        match cred {
+            Cred::Nothing => {}
+            Cred::Token(t) => req = req.header("x-auth-token", t),
+            Cred::Key(key) => {
+                let pairs: Vec<(&str, &str)> = query
+                    .split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .collect();
+                let signed = self.server.huawei_sign_request(
+                    key,
+                    "POST",
+                    "/api/v1/vm-images",
+                    &pairs,
+                    &disk,
+                    0,
+                );
+                req = req
+                    .header("x-sdk-date", signed.date)
+                    .header("authorization", signed.authorization);
+            }
+        }
+        let resp = req.body(disk).send().await.unwrap();
+        let status = resp.status();
+        let value: Value = resp.json().await.unwrap();
+        self.samples.push(Sample {
+            method: "post",
+            template: "/api/v1/vm-images",
+            status: status.as_u16(),
+            body: Some(value.clone()),
+        });
+        (status, value)
+    }
+
+    async fn get_vm(&mut self, cred: Cred<'_>, id: &str) -> (StatusCode, Value) {
+        let path = format!("/api/v1/vm-images/{id}");
+        self.call(cred, "get", "/api/v1/vm-images/{image_id}", &path, None)
+            .await
+    }
+
+    /// Reads the image until its import has ended (two minutes at most).
+    async fn vm_after_import(&mut self, cred: Cred<'_>, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let (status, image) = self.get_vm(cred, id).await;
+            assert_eq!(status, 200, "{image}");
+            if image["Status"] != "Creating" {
+                return image;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still importing: {image}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn share_vm(&mut self, cred: Cred<'_>, id: &str, account: &str) -> (StatusCode, Value) {
+        let path = format!("/api/v1/vm-images/{id}/shares");
+        let body = json!({ "account_id": account });
+        self.call(
+            cred,
+            "post",
+            "/api/v1/vm-images/{image_id}/shares",
+            &path,
+            Some(&body),
+        )
+        .await
+    }
+
+    async fn unshare_vm(&mut self, cred: Cred<'_>, id: &str, account: &str) -> (StatusCode, Value) {
+        let path = format!("/api/v1/vm-images/{id}/shares/{account}");
+        self.call(
+            cred,
+            "delete",
+            "/api/v1/vm-images/{image_id}/shares/{account_id}",
+            &path,
+            None,
+        )
+        .await
+    }
+
+    async fn publish_vm(&mut self, cred: Cred<'_>, id: &str, body: &Value) -> (StatusCode, Value) {
+        let path = format!("/api/v1/vm-images/{id}/public");
+        self.call(
+            cred,
+            "put",
+            "/api/v1/vm-images/{image_id}/public",
+            &path,
+            Some(body),
+        )
+        .await
+    }
+
+    async fn add_instance(
+        &mut self,
+        cred: Cred<'_>,
+        id: &str,
+        instance: &str,
+    ) -> (StatusCode, Value) {
+        let path = format!("/api/v1/vm-images/{id}/instances");
+        let body = json!({ "instance_id": instance });
+        self.call(
+            cred,
+            "post",
+            "/api/v1/vm-images/{image_id}/instances",
+            &path,
+            Some(&body),
+        )
+        .await
+    }
+
+    async fn remove_instance(
+        &mut self,
+        cred: Cred<'_>,
+        id: &str,
+        instance: &str,
+    ) -> (StatusCode, Value) {
+        let path = format!("/api/v1/vm-images/{id}/instances/{instance}");
+        self.call(
+            cred,
+            "delete",
+            "/api/v1/vm-images/{image_id}/instances/{instance_id}",
+            &path,
+            None,
+        )
+        .await
+    }
+}
+
+/// The ids DescribeImages lists.
+fn ecs_ids(v: &Value) -> Vec<String> {
+    v["Images"]["Image"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a DescribeImages answer: {v}"))
+        .iter()
+        .map(|i| i["ImageId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Real disks in the import directory `dir`: `gpt.raw` (GPT with an EFI system partition,
+/// cloud-init installed) and `broken.qcow2` (the first half of a compressed qcow2).
+fn vm_disks(dir: &Path) {
+    let root = vm::Root {
+        os_id: "debian",
+        os_name: "Debian GNU/Linux",
+        version_id: "12",
+        cloud_init: true,
+    };
+    let work = vm::scratch("native-vm");
+    let ext4 = work.join("root.ext4");
+    vm::ext4(&root, &work, &ext4);
+    crowsnest_testkit::disk::partitioned(
+        &ext4,
+        crowsnest_testkit::disk::Table::GptWithEsp,
+        &dir.join("gpt.raw"),
+    );
+    let qcow = work.join("whole.qcow2");
+    crowsnest_testkit::disk::qcow2_compressed(&ext4, &qcow);
+    let bytes = std::fs::read(&qcow).unwrap();
+    std::fs::write(dir.join("broken.qcow2"), &bytes[..bytes.len() / 2]).unwrap();
+    let _ = std::fs::remove_dir_all(work);
 }
 
 fn code(body: &Value) -> &str {
@@ -169,12 +347,23 @@ async fn native_api_endpoints_auth_and_openapi() {
     let Some(python) = sdk_python() else {
         return;
     };
+    if !vm::tools() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = vulndb(dir.path());
-    let server = start_with(Settings {
-        vulndb: Some(db),
-        ..Settings::default()
-    })
+    let imports = dir.path().join("imports");
+    std::fs::create_dir_all(&imports).unwrap();
+    vm_disks(&imports);
+    let server = start_with_importer(
+        Settings {
+            vulndb: Some(db),
+            vm_import_dir: Some(imports.clone()),
+            vm_upload_dir: Some(dir.path().join("uploads")),
+            ..Settings::default()
+        },
+        std::sync::Arc::new(vm::VmReader),
+    )
     .await;
     let seed = &server.seed;
     let store = server.store.clone();
@@ -412,6 +601,362 @@ async fn native_api_endpoints_auth_and_openapi() {
         (status, code(&body)),
         (StatusCode::CONFLICT, native::CODE_CONFLICT)
     );
+
+    // VM images: an import answers at once with the image Creating, and ends Available with
+    // what the disk holds.
+    let (status, created) = c
+        .import_vm(
+            Cred::Token(&token),
+            &json!({
+                "path": "gpt.raw",
+                "name": "debian-uefi",
+                "region_id": "cn-hangzhou",
+                "image_family": "debian-12",
+                "tags": { "env": "prod" }
+            }),
+        )
+        .await;
+    assert_eq!(status, 202, "{created}");
+    assert_eq!(created["Status"], "Creating", "{created}");
+    assert_eq!(created["ImageOwnerAlias"], "self");
+    assert_eq!(
+        created["DiskDeviceMappings"]["DiskDeviceMapping"][0]["Format"],
+        "raw"
+    );
+    assert_eq!(
+        created["DiskDeviceMappings"]["DiskDeviceMapping"][0]["ImportOSSObject"],
+        "gpt.raw"
+    );
+    let uefi = created["ImageId"].as_str().unwrap().to_owned();
+    let image = c.vm_after_import(Cred::Token(&token), &uefi).await;
+    assert_eq!(image["Status"], "Available", "{image}");
+    assert_eq!(image["Progress"], "100%");
+    assert_eq!(image["RemainTime"], 0);
+    assert_eq!(image["BootMode"], "UEFI");
+    assert_eq!(image["Architecture"], vm::host_architecture());
+    assert_eq!(image["OSName"], "Debian GNU/Linux 12");
+    assert_eq!(image["IsSupportCloudinit"], true);
+    assert_eq!(image["ImageFamily"], "debian-12");
+    assert_eq!(
+        image["Tags"]["Tag"][0],
+        json!({"TagKey": "env", "TagValue": "prod"})
+    );
+    assert_eq!(image["DetectionOptions"]["Status"], "Finished");
+    assert_eq!(image["Usage"], "none");
+    assert_eq!(image["IsPublic"], false);
+
+    // A truncated qcow2 ends CreateFailed with the reason.
+    let (status, created) = c
+        .import_vm(
+            Cred::Key(&seed.a_all),
+            &json!({ "path": "broken.qcow2", "name": "broken", "region_id": "cn-hangzhou" }),
+        )
+        .await;
+    assert_eq!(status, 202, "{created}");
+    assert_eq!(
+        created["DiskDeviceMappings"]["DiskDeviceMapping"][0]["Format"],
+        "qcow2"
+    );
+    let broken = created["ImageId"].as_str().unwrap().to_owned();
+    let image = c.vm_after_import(Cred::Token(&token), &broken).await;
+    assert_eq!(image["Status"], "CreateFailed", "{image}");
+    assert_eq!(image["FailureCode"], "invalid_image", "{image}");
+    let reason = image["FailureReason"].as_str().unwrap();
+    assert!(reason.contains("qcow2"), "{reason}");
+    let item = &image["DetectionOptions"]["Items"]["Item"][0];
+    assert_eq!(
+        (&item["Name"], &item["RiskLevel"]),
+        (&json!("ImageImport"), &json!("High"))
+    );
+
+    // The same disk uploaded as the body, kept in the tenant's own upload directory; a
+    // signature (which would cover the whole body) does not authenticate an upload.
+    let disk_bytes = std::fs::read(imports.join("gpt.raw")).unwrap();
+    let (status, created) = c
+        .upload_vm(
+            Cred::Token(&token),
+            "name=uploaded&region_id=cn-hangzhou",
+            disk_bytes.clone(),
+        )
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let uploaded = created["ImageId"].as_str().unwrap().to_owned();
+    let image = c.vm_after_import(Cred::Token(&token), &uploaded).await;
+    assert_eq!(
+        (&image["Status"], &image["BootMode"]),
+        (&json!("Available"), &json!("UEFI")),
+        "{image}"
+    );
+    // Refused uploads send a little: the server answers before reading the body.
+    let head = disk_bytes[..4096].to_vec();
+    let kept = dir
+        .path()
+        .join("uploads")
+        .join(seed.a.0.to_string())
+        .join(format!("{uploaded}.disk"));
+    assert_eq!(std::fs::read(&kept).unwrap(), disk_bytes);
+    let (status, body) = c
+        .upload_vm(
+            Cred::Key(&seed.a_all),
+            "name=signed&region_id=cn-hangzhou",
+            head.clone(),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let (status, body) = c
+        .upload_vm(Cred::Token(&token), "region_id=cn-hangzhou", head)
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_parameter"),
+        "no name"
+    );
+    let (status, body) = c
+        .upload_vm(
+            Cred::Token(&token),
+            "name=empty&region_id=cn-hangzhou",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_parameter"),
+        "no disk"
+    );
+
+    // Imports name files inside the import directory only, and other bad bodies.
+    let outside = dir.path().join("vulndb.sqlite");
+    for (body, why) in [
+        (
+            json!({ "path": "../vulndb.sqlite", "name": "x", "region_id": "cn-hangzhou" }),
+            "a relative path out",
+        ),
+        (
+            json!({ "path": outside.to_str().unwrap(), "name": "x", "region_id": "cn-hangzhou" }),
+            "an absolute path out",
+        ),
+        (
+            json!({ "path": "/etc/passwd", "name": "x", "region_id": "cn-hangzhou" }),
+            "a system file",
+        ),
+        (
+            json!({ "path": "missing.qcow2", "name": "x", "region_id": "cn-hangzhou" }),
+            "a missing file",
+        ),
+        (
+            json!({ "path": ".", "name": "x", "region_id": "cn-hangzhou" }),
+            "a directory",
+        ),
+        (
+            json!({ "path": "gpt.raw", "name": "", "region_id": "cn-hangzhou" }),
+            "an empty name",
+        ),
+        (
+            json!({ "path": "gpt.raw", "name": "x", "region_id": "cn hangzhou" }),
+            "a bad region",
+        ),
+        (json!({ "path": "gpt.raw", "name": "x" }), "no region"),
+        (
+            json!({ "path": "gpt.raw", "name": "x", "region_id": "r", "owner": 1 }),
+            "an unknown field",
+        ),
+    ] {
+        let (status, resp) = c.import_vm(Cred::Token(&token), &body).await;
+        assert_eq!(status, 400, "{why}: {resp}");
+        assert_eq!(code(&resp), native::CODE_INVALID_PARAMETER, "{why}");
+    }
+    let (status, body) = c
+        .import_vm(
+            Cred::Key(&seed.a_none),
+            &json!({ "path": "gpt.raw", "name": "x", "region_id": "cn-hangzhou" }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    // Another tenant's image is not found, exactly as a missing one.
+    for id in [uefi.as_str(), "m-nosuchimage"] {
+        let (status, body) = c.get_vm(Cred::Token(&b_token), id).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{id}"
+        );
+    }
+
+    // Sharing: B then sees A's image as `others`, not public; only Available images, only
+    // other existing accounts, only by the owner.
+    let ecs_b = |params: Vec<(&'static str, &'static str)>| {
+        let key = seed.b_all.clone();
+        let server = &server;
+        async move {
+            let mut all = vec![("RegionId", "cn-hangzhou")];
+            all.extend(params);
+            let (status, v) = server.ecs(&key, &all).await;
+            assert_eq!(status, 200, "{v}");
+            v
+        }
+    };
+    assert!(!ecs_ids(&ecs_b(vec![]).await).contains(&uefi));
+    let (status, shared) = c.share_vm(Cred::Token(&token), &uefi, "1002").await;
+    assert_eq!(status, 201, "{shared}");
+    assert_eq!(shared["SharedWithAccounts"], json!(["1002"]));
+    assert_eq!(shared["IsSelfShared"], "true");
+    let (status, again) = c.share_vm(Cred::Token(&token), &uefi, "1002").await;
+    assert_eq!(status, 200, "{again}");
+    let others = ecs_b(vec![("ImageOwnerAlias", "others")]).await;
+    assert!(ecs_ids(&others).contains(&uefi), "{others}");
+    let mine = others["Images"]["Image"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["ImageId"] == uefi.as_str())
+        .unwrap();
+    assert_eq!(
+        (&mine["ImageOwnerAlias"], &mine["IsPublic"]),
+        (&json!("others"), &json!(false))
+    );
+    assert_eq!(mine["ImageOwnerId"], 1001);
+    let community = ecs_b(vec![("ImageOwnerAlias", "others"), ("IsPublic", "true")]).await;
+    assert!(
+        !ecs_ids(&community).contains(&uefi),
+        "shared is not community: {community}"
+    );
+    let (status, seen_by_b) = c.get_vm(Cred::Token(&b_token), &uefi).await;
+    assert_eq!(status, 200, "{seen_by_b}");
+    assert_eq!(seen_by_b["ImageOwnerAlias"], "others");
+    assert_eq!(
+        seen_by_b["SharedWithAccounts"],
+        json!([]),
+        "only the owner lists the accounts"
+    );
+    for (id, account, status, want, why) in [
+        (
+            broken.as_str(),
+            "1002",
+            400,
+            "invalid_parameter",
+            "a failed import",
+        ),
+        (
+            uefi.as_str(),
+            "1001",
+            400,
+            "invalid_parameter",
+            "the owner's own account",
+        ),
+        (
+            uefi.as_str(),
+            "9999",
+            404,
+            "not_found",
+            "an unknown account",
+        ),
+        (
+            uefi.as_str(),
+            "10 02",
+            400,
+            "invalid_parameter",
+            "a malformed account",
+        ),
+    ] {
+        let (s, body) = c.share_vm(Cred::Token(&token), id, account).await;
+        assert_eq!((s.as_u16(), code(&body)), (status, want), "{why}: {body}");
+    }
+    let (status, body) = c.share_vm(Cred::Token(&b_token), &uefi, "1001").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "not_found"),
+        "B does not own it"
+    );
+
+    // Usage: B records an instance running A's shared image; both see Usage=instance.
+    let (status, used) = c
+        .add_instance(Cred::Token(&b_token), &uefi, "i-b0001")
+        .await;
+    assert_eq!(status, 201, "{used}");
+    assert_eq!(
+        (&used["Usage"], &used["Instances"]),
+        (&json!("instance"), &json!(["i-b0001"]))
+    );
+    let in_use = ecs_b(vec![("Usage", "instance")]).await;
+    assert_eq!(ecs_ids(&in_use), std::slice::from_ref(&uefi), "{in_use}");
+    let (_, owner_view) = c.get_vm(Cred::Token(&token), &uefi).await;
+    assert_eq!(
+        owner_view["Usage"], "instance",
+        "the owner knows it is in use"
+    );
+    assert_eq!(
+        owner_view["Instances"],
+        json!([]),
+        "but not whose instances"
+    );
+    let (status, body) = c.add_instance(Cred::Token(&token), &broken, "i-a1").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_parameter")
+    );
+    let (status, body) = c.add_instance(Cred::Token(&token), &uefi, "i-a/1").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_parameter")
+    );
+    let (status, body) = c
+        .remove_instance(Cred::Token(&b_token), &uefi, "i-b0001")
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = c
+        .remove_instance(Cred::Token(&b_token), &uefi, "i-b0001")
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (_, owner_view) = c.get_vm(Cred::Token(&token), &uefi).await;
+    assert_eq!(owner_view["Usage"], "none");
+
+    // Unsharing: B no longer sees it.
+    let (status, body) = c.unshare_vm(Cred::Token(&token), &uefi, "1002").await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = c.unshare_vm(Cred::Token(&token), &uefi, "1002").await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    assert!(!ecs_ids(&ecs_b(vec![("Status", "Available,CreateFailed")]).await).contains(&uefi));
+
+    // Publishing: a community image, seen by B with IsPublic=true only.
+    let (status, published) = c
+        .publish_vm(Cred::Token(&token), &uefi, &json!({ "public": true }))
+        .await;
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(
+        (&published["IsPublic"], &published["SupplierName"]),
+        (&json!(true), &json!("alpha"))
+    );
+    let community = ecs_b(vec![("ImageOwnerAlias", "others"), ("IsPublic", "true")]).await;
+    assert!(ecs_ids(&community).contains(&uefi), "{community}");
+    let shared_only = ecs_b(vec![("ImageOwnerAlias", "others")]).await;
+    assert!(
+        !ecs_ids(&shared_only).contains(&uefi),
+        "others without IsPublic means shared: {shared_only}"
+    );
+    let (status, body) = c
+        .publish_vm(Cred::Token(&token), &broken, &json!({ "public": true }))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_parameter")
+    );
+    let (status, body) = c
+        .publish_vm(Cred::Token(&b_token), &uefi, &json!({ "public": false }))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "not_found"),
+        "B does not own it"
+    );
+    let (status, withdrawn) = c
+        .publish_vm(Cred::Token(&token), &uefi, &json!({ "public": false }))
+        .await;
+    assert_eq!(status, 200, "{withdrawn}");
+    assert_eq!(withdrawn["IsPublic"], false);
+    assert!(!ecs_ids(&ecs_b(vec![]).await).contains(&uefi));
 
     // Wrong routes and methods answer in the same envelope.
     let (status, body) = c

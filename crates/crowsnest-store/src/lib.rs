@@ -19,7 +19,9 @@
 //! - [`hosts`]: hosts, the images in their local stores (Huawei ListLocalImages), containers,
 //!   pods, and the applications identified in an image digest.
 //! - [`vm_images`]: VM images (ECS DescribeImages): platform images seen by all, custom images
-//!   of one tenant, shared or published to others.
+//!   of one tenant, shared or published to others; [`vm_import`] records an import's progress
+//!   and outcome, [`vm_sharing`] sharing, community publishing and the instances that use an
+//!   image (Usage).
 //! - [`tasks`]: scan tasks created through the API.
 //! - [`scan_jobs`]: the per-image jobs of a task, claimed by workers under leases, each
 //!   counted once in its task when it ends.
@@ -58,6 +60,7 @@ pub mod tasks;
 pub mod tenants;
 pub mod vm_images;
 pub mod vm_import;
+pub mod vm_sharing;
 
 use std::path::{Path, PathBuf};
 
@@ -87,6 +90,7 @@ pub use vm_images::{
     VmImageSource,
 };
 pub use vm_import::{NewVmImport, VmImportResult};
+pub use vm_sharing::VmImageAudience;
 
 use sql::{PgPool, Pool, SqlitePool, Tx};
 
@@ -164,6 +168,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_stored_inventories.sql"),
     include_str!("../migrations/0007_stored_risks.sql"),
     include_str!("../migrations/0008_scan_jobs.sql"),
+    include_str!("../migrations/0009_vm_image_instances.sql"),
 ];
 
 /// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,

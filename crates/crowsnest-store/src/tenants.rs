@@ -81,6 +81,15 @@ fn split_actions(text: &str) -> Vec<String> {
 }
 
 impl Store {
+    /// The display name of `tenant`, None when there is no such tenant.
+    pub fn tenant_name(&self, tenant: TenantId) -> Result<Option<String>, StoreError> {
+        self.read(|tx| {
+            tx.query_opt("SELECT name FROM tenants WHERE id = $1", &[tenant.0.into()])?
+                .map(|r| r.text(0))
+                .transpose()
+        })
+    }
+
     /// Creates a tenant.
     pub fn create_tenant(&self, tenant: &NewTenant) -> Result<TenantId, StoreError> {
         self.write(|tx| {

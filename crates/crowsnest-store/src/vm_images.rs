@@ -176,7 +176,7 @@ pub struct NewVmImage {
 /// filtered".
 #[derive(Clone, Debug, Default)]
 pub struct VmImageQuery {
-    /// Region (required by the API).
+    /// Region (required by the API); empty means every region.
     pub region_id: String,
     /// Any of these statuses.
     pub statuses: Vec<String>,
@@ -290,6 +290,8 @@ pub struct VmImageRow {
     pub detection_status: String,
     /// Creation, ms.
     pub created_ms: i64,
+    /// Packages the catalogers found (imported images; 0 otherwise).
+    pub package_count: i64,
     /// Disks in order.
     pub disks: Vec<VmImageDisk>,
     /// Tags by key.
@@ -307,13 +309,37 @@ pub struct VmImagePage {
     pub rows: Vec<VmImageRow>,
 }
 
-const VM_COLUMNS: &str = "v.id, v.image_id, v.region_id, \
+/// DescribeImages' Usage as `$1` sees it: `instance` when the catalogue says so (platform
+/// images), when one of the caller's instances runs the image, or, for the caller's own
+/// images, when anyone's instance runs it (an owner must know its image is in use).
+macro_rules! usage_sql {
+    () => {
+        "(CASE WHEN v.usage = 'instance' OR EXISTS (SELECT 1 FROM vm_image_instances u \
+         WHERE u.vm_image = v.id AND (u.tenant_id = $1 OR v.tenant_id = $1)) \
+         THEN 'instance' ELSE 'none' END)"
+    };
+}
+
+/// IsSelfShared: recorded so (platform data), or shared with at least one account.
+macro_rules! self_shared_sql {
+    () => {
+        "(CASE WHEN v.is_self_shared = 1 OR EXISTS (SELECT 1 FROM vm_image_shares s \
+         WHERE s.vm_image = v.id) THEN 1 ELSE 0 END)"
+    };
+}
+
+const VM_COLUMNS: &str = concat!(
+    "v.id, v.image_id, v.region_id, \
     CASE WHEN v.source <> 'custom' THEN v.source WHEN v.tenant_id = $1 THEN 'self' ELSE 'others' END, \
     v.owner_account_id, v.image_name, v.image_family, v.image_version, v.description, v.status, \
-    v.progress, v.is_public, v.is_copied, v.is_self_shared, v.is_subscribed, \
-    v.is_support_io_optimized, v.is_support_cloudinit, v.login_as_non_root, v.usage, v.os_type, \
-    v.os_name, v.os_name_en, v.platform, v.architecture, v.boot_mode, v.size_gib, v.product_code, \
-    v.supplier_name, v.resource_group_id, v.nvme_support, v.detection_status, v.created_ms";
+    v.progress, v.is_public, v.is_copied, ",
+    self_shared_sql!(),
+    ", v.is_subscribed, v.is_support_io_optimized, v.is_support_cloudinit, v.login_as_non_root, ",
+    usage_sql!(),
+    ", v.os_type, v.os_name, v.os_name_en, v.platform, v.architecture, v.boot_mode, v.size_gib, \
+    v.product_code, v.supplier_name, v.resource_group_id, v.nvme_support, v.detection_status, \
+    v.created_ms, v.package_count"
+);
 
 fn vm_image_from(row: &Row) -> Result<VmImageRow, StoreError> {
     Ok(VmImageRow {
@@ -349,6 +375,7 @@ fn vm_image_from(row: &Row) -> Result<VmImageRow, StoreError> {
         nvme_support: row.text(29)?,
         detection_status: row.text(30)?,
         created_ms: row.int(31)?,
+        package_count: row.int(32)?,
         disks: Vec::new(),
         tags: Vec::new(),
         checks: Vec::new(),
@@ -370,8 +397,10 @@ fn vm_where(tenant: TenantId, q: &VmImageQuery) -> (String, Vec<Value>) {
          (SELECT 1 FROM vm_image_shares sh WHERE sh.vm_image = v.id AND sh.tenant_id = $1))"
             .to_owned(),
     ];
-    let region = bind(&mut params, q.region_id.as_str().into());
-    parts.push(format!("v.region_id = {region}"));
+    if !q.region_id.is_empty() {
+        let region = bind(&mut params, q.region_id.as_str().into());
+        parts.push(format!("v.region_id = {region}"));
+    }
     let mut any_of = |params: &mut Vec<Value>, column: &str, values: &[String]| {
         if !values.is_empty() {
             let ps: Vec<String> = values
@@ -398,7 +427,7 @@ fn vm_where(tenant: TenantId, q: &VmImageQuery) -> (String, Vec<Value>) {
         ("v.image_family", &q.image_family),
         ("v.os_type", &q.os_type),
         ("v.architecture", &q.architecture),
-        ("v.usage", &q.usage),
+        (usage_sql!(), &q.usage),
     ];
     for (column, value) in text_eq {
         if let Some(v) = value {

@@ -20,8 +20,12 @@ pub struct NewVmImport {
     pub region_id: String,
     /// Name.
     pub image_name: String,
+    /// Image family ('' for none).
+    pub image_family: String,
     /// Description.
     pub description: String,
+    /// Tags (key, value); keys are unique.
+    pub tags: Vec<(String, String)>,
     /// Image file format (qcow2, raw), for the system disk mapping.
     pub format: String,
     /// The imported file's name (recorded as the disk's ImportOSSObject).
@@ -53,6 +57,8 @@ pub struct VmImportResult {
     pub nvme_support: String,
     /// DetectionOptions items.
     pub checks: Vec<VmImageCheck>,
+    /// Packages the catalogers found on the root filesystem.
+    pub package_count: i64,
 }
 
 impl Store {
@@ -79,7 +85,7 @@ impl Store {
             // Account ids are numeric for Alibaba; anything else has no ImageOwnerId.
             owner_account_id: account.parse().unwrap_or(0),
             image_name: import.image_name.clone(),
-            image_family: String::new(),
+            image_family: import.image_family.clone(),
             image_version: String::new(),
             description: import.description.clone(),
             status: "Creating".into(),
@@ -116,7 +122,7 @@ impl Store {
                 progress: "0%".into(),
                 remain_time_s: 0,
             }],
-            tags: Vec::new(),
+            tags: import.tags.clone(),
             checks: Vec::new(),
         };
         self.upsert_vm_image(Some(tenant), &image)
@@ -157,8 +163,8 @@ impl Store {
             tx.execute(
                 "UPDATE vm_images SET status = 'Available', progress = '100%', os_type = $1, \
                  os_name = $2, os_name_en = $3, platform = $4, architecture = $5, boot_mode = $6, \
-                 is_support_cloudinit = $7, nvme_support = $8, detection_status = 'Finished' \
-                 WHERE id = $9",
+                 is_support_cloudinit = $7, nvme_support = $8, detection_status = 'Finished', \
+                 package_count = $10 WHERE id = $9",
                 &[
                     result.os_type.as_str().into(),
                     result.os_name.as_str().into(),
@@ -169,6 +175,7 @@ impl Store {
                     result.is_support_cloudinit.into(),
                     result.nvme_support.as_str().into(),
                     row.into(),
+                    result.package_count.into(),
                 ],
             )?;
             finish_disks(tx, row, "100%")?;
@@ -275,7 +282,9 @@ mod tests {
             image_id: id.into(),
             region_id: "cn-hangzhou".into(),
             image_name: "debian-vm".into(),
+            image_family: String::new(),
             description: String::new(),
+            tags: Vec::new(),
             format: "qcow2".into(),
             source_name: "debian.qcow2".into(),
             size_gib: 2,

@@ -896,7 +896,132 @@ fn vm_image_filters_and_children(db: &TestDb) {
     ));
 }
 
+/// Sharing by account, community publishing and recorded instances, as each tenant sees them:
+/// the alias, IsPublic, IsSelfShared and Usage DescribeImages answers.
+fn vm_sharing_publishing_and_usage(db: &TestDb) {
+    let (store, a, b) = vm_seeded(db);
+    let c = tenant(&store, "c");
+    let row = |t, id: &str| store.vm_image(t, id).unwrap();
+    let ids = |t, q: VmImageQuery| -> Vec<String> {
+        store
+            .vm_images(t, &q)
+            .unwrap()
+            .rows
+            .into_iter()
+            .map(|r| r.image_id)
+            .collect()
+    };
+    assert_eq!(store.tenant_by_account("acct-c").unwrap(), Some(c));
+    assert_eq!(store.tenant_by_account("nobody").unwrap(), None);
+    assert_eq!(store.tenant_name(c).unwrap().as_deref(), Some("c"));
+    // m-b3 is B's private image: C cannot see it until B shares it.
+    assert!(row(c, "m-b3").is_none());
+    assert!(store.share_vm_image_with(b, "m-b3", c).unwrap());
+    assert!(
+        !store.share_vm_image_with(b, "m-b3", c).unwrap(),
+        "already shared"
+    );
+    let seen = row(c, "m-b3").unwrap();
+    assert_eq!(
+        (seen.owner_alias.as_str(), seen.is_self_shared),
+        ("others", true)
+    );
+    assert!(row(a, "m-b3").is_none(), "shared with C only");
+    let audience = store.vm_image_audience(b, seen.id).unwrap();
+    assert_eq!(audience.shared_with, ["acct-c"]);
+    assert!(store
+        .vm_image_audience(c, seen.id)
+        .unwrap()
+        .shared_with
+        .is_empty());
+    // Only the owner shares, publishes or unshares.
+    assert!(matches!(
+        store.share_vm_image_with(c, "m-b3", a),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_vm_image_public(a, "m-b3", true, "a"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.share_vm_image_with(a, "m-sys", b),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.unshare_vm_image(b, "m-b3", c).unwrap());
+    assert!(!store.unshare_vm_image(b, "m-b3", c).unwrap());
+    assert!(row(c, "m-b3").is_none());
+    assert!(!row(b, "m-b3").unwrap().is_self_shared);
+
+    // Publishing: every tenant sees it, as a community image.
+    store.set_vm_image_public(b, "m-b3", true, "beta").unwrap();
+    let seen = row(c, "m-b3").unwrap();
+    assert_eq!(
+        (seen.is_public, seen.supplier_name.as_str()),
+        (true, "beta")
+    );
+    let community = VmImageQuery {
+        owner_alias: Some(OwnerAlias::Others),
+        is_public: Some(true),
+        ..available()
+    };
+    assert_eq!(ids(c, community.clone()), ["m-b3", "m-b2"]);
+    store.set_vm_image_public(b, "m-b3", false, "beta").unwrap();
+    assert_eq!(ids(c, community), ["m-b2"]);
+    assert_eq!(row(b, "m-b3").unwrap().supplier_name, "");
+
+    // Usage: C's instance of the community image m-b2 shows to C and to B (the owner), not
+    // to A; a platform image C runs is in use for C only.
+    let usage = |t, id: &str| row(t, id).unwrap().usage;
+    assert_eq!(usage(c, "m-b2"), "none");
+    assert!(store.add_vm_image_instance(c, "m-b2", "i-c1").unwrap());
+    assert!(!store.add_vm_image_instance(c, "m-b2", "i-c1").unwrap());
+    assert_eq!(
+        (usage(c, "m-b2"), usage(b, "m-b2"), usage(a, "m-b2")),
+        ("instance".into(), "instance".into(), "none".into())
+    );
+    assert!(store.add_vm_image_instance(c, "m-sys", "i-c2").unwrap());
+    assert_eq!(
+        (usage(c, "m-sys"), usage(a, "m-sys")),
+        ("instance".into(), "none".into())
+    );
+    let in_use = VmImageQuery {
+        usage: Some("instance".into()),
+        ..available()
+    };
+    assert_eq!(ids(c, in_use.clone()), ["m-b2", "m-sys"]);
+    assert_eq!(
+        ids(a, in_use.clone()),
+        ["m-a1"],
+        "m-a1 is recorded as in use"
+    );
+    let idle = VmImageQuery {
+        usage: Some("none".into()),
+        ..available()
+    };
+    assert!(!ids(c, idle).contains(&"m-b2".to_owned()));
+    let seen = row(c, "m-b2").unwrap();
+    assert_eq!(
+        store.vm_image_audience(c, seen.id).unwrap().instances,
+        ["i-c1"]
+    );
+    assert!(store
+        .vm_image_audience(b, seen.id)
+        .unwrap()
+        .instances
+        .is_empty());
+    // A tenant cannot record an instance of an image it cannot see, nor forget another's.
+    assert!(matches!(
+        store.add_vm_image_instance(a, "m-b3", "i-a1"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(!store.remove_vm_image_instance(a, "m-b2", "i-c1").unwrap());
+    assert!(store.remove_vm_image_instance(c, "m-b2", "i-c1").unwrap());
+    assert_eq!(usage(b, "m-b2"), "none");
+    assert_eq!(ids(c, in_use), ["m-sys"]);
+}
+
 on_both_engines!(
+    vm_sharing_publishing_and_usage,
     local_images_report_counts_scans_and_first_host,
     local_images_never_cross_tenants,
     local_image_filters_follow_list_local_images,

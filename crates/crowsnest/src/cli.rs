@@ -79,6 +79,14 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CROWSNEST_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
+    /// The directory `POST /api/v1/vm-images` imports disk images from (a request names a
+    /// file inside it). Without it, imports through the API are refused.
+    #[arg(long, env = "CROWSNEST_VM_IMPORT_DIR")]
+    pub vm_import_dir: Option<PathBuf>,
+    /// Where disk images uploaded to `POST /api/v1/vm-images` are kept, one directory per
+    /// tenant. Default: DATA_DIR/vm-uploads.
+    #[arg(long, env = "CROWSNEST_VM_UPLOAD_DIR")]
+    pub vm_upload_dir: Option<PathBuf>,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,

@@ -42,8 +42,18 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
             store,
             settings: crowsnest_api::Settings {
                 vulndb: Some(config.vulndb.clone()),
+                vm_import_dir: args.vm_import_dir.clone(),
+                vm_upload_dir: Some(
+                    args.vm_upload_dir
+                        .clone()
+                        .unwrap_or_else(|| config.data_dir.join("vm-uploads")),
+                ),
                 ..crowsnest_api::Settings::default()
             },
+            // The API confines each import (backing files included) to its directory.
+            vm_importer: Some(std::sync::Arc::new(crate::vm::DiskImporter {
+                limits: crowsnest_vm::DiskLimits::default(),
+            })),
         },
         stop_signal(),
     ));

@@ -7,15 +7,18 @@
 //! its check items, or `CreateFailed` with the reason.
 
 use std::io::{self, Write};
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
+use crowsnest_api::native::vm_images::{
+    begin_import, new_image_id, run_import, DiskProbe, ImportRequest, VmImportFailure, VmImporter,
+};
 use crowsnest_model::{ScanReport, SourceInfo, SourceKind};
 use crowsnest_report::{Format, RenderOptions};
 use crowsnest_scan::Scanner;
 use crowsnest_store::vm_images::VmImageCheck;
-use crowsnest_store::{NewVmImport, TenantId, VmImportResult};
+use crowsnest_store::{TenantId, VmImportResult};
 use crowsnest_vm::{DiskLimits, Inspection, VmError, VmImage};
 
 use crate::cli::{VmCommand, VmImportArgs, VmInspectArgs, VmScanArgs};
@@ -88,77 +91,155 @@ fn scan(config: &Config, args: VmScanArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Import phases and the progress each one ends at. Reading the disk (partition table and the
-/// whole directory tree) is most of the work; inspection reads a few files.
-const OPENED: u8 = 70;
-const INSPECTED: u8 = 95;
+/// Import phases and the progress each one ends at. Opening the disk (partition table and the
+/// whole directory tree) is most of the work; inspection reads a few files; the catalogers
+/// read the package databases.
+const OPENED: u8 = 60;
+const INSPECTED: u8 = 70;
+const SCANNED: u8 = 95;
+
+/// Reads disk images for imports (`crowsnest vm import` and `POST /api/v1/vm-images`):
+/// opens the disk with `crowsnest-vm`, inspects it, and runs the catalogers over its root
+/// filesystem.
+pub struct DiskImporter {
+    /// Limits on what a disk may make the reader do.
+    pub limits: DiskLimits,
+}
+
+impl DiskImporter {
+    fn failure(e: &VmError) -> VmImportFailure {
+        VmImportFailure {
+            code: e.code().as_str().to_owned(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl VmImporter for DiskImporter {
+    fn probe(&self, disk: &Path) -> DiskProbe {
+        match crowsnest_vm::open_disk(disk, &self.limits) {
+            Ok((d, format)) => DiskProbe {
+                format: format.name().to_owned(),
+                size_bytes: crowsnest_vm::disk::BlockDevice::size(d.as_ref()),
+            },
+            // The import reports why; the Creating row shows what the file's first bytes say.
+            Err(_) => DiskProbe {
+                format: sniff_format(disk).to_owned(),
+                size_bytes: std::fs::metadata(disk).map(|m| m.len()).unwrap_or(0),
+            },
+        }
+    }
+
+    fn import(
+        &self,
+        disk: &Path,
+        confine: Option<&Path>,
+        progress: &mut dyn FnMut(u8),
+    ) -> Result<VmImportResult, VmImportFailure> {
+        let limits = DiskLimits {
+            backing_root: confine.map(Path::to_path_buf),
+            ..self.limits.clone()
+        };
+        let image = VmImage::open(disk, &limits).map_err(|e| Self::failure(&e))?;
+        progress(OPENED);
+        let Some(fs) = image.root_fs() else {
+            return Err(VmImportFailure {
+                code: "invalid_image".into(),
+                reason: "no root filesystem found (no ext4 partition holds /etc/os-release)".into(),
+            });
+        };
+        let found = image.inspect();
+        progress(INSPECTED);
+        let info = SourceInfo {
+            kind: SourceKind::VmDisk,
+            reference: disk.display().to_string(),
+            image_id: None,
+            manifest_digest: None,
+            tags: Vec::new(),
+            architecture: found.architecture.clone(),
+            os: Some("linux".into()),
+        };
+        let inventory = Scanner::default().scan_fs(fs, info, fs.diagnostics().to_vec());
+        progress(SCANNED);
+        let mut result = import_result(&found);
+        result.package_count = i64::try_from(inventory.packages.len()).unwrap_or(i64::MAX);
+        Ok(result)
+    }
+}
 
 fn import(config: &Config, args: VmImportArgs) -> Result<ExitCode> {
     let store = config.open_store(&args.store)?;
     let tenant = TenantId(args.tenant);
     let image_id = args.image_id.clone().unwrap_or_else(new_image_id);
-    let size = std::fs::metadata(&args.image)
-        .with_context(|| format!("not_found: {}", args.image.display()))?
-        .len();
-    let started = Instant::now();
-    store
-        .begin_vm_import(
-            tenant,
-            &NewVmImport {
-                image_id: image_id.clone(),
-                region_id: args.region.clone(),
-                image_name: args.name.clone(),
-                description: args.description.clone(),
-                format: sniff_format(&args.image).into(),
-                source_name: args
-                    .image
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                size_gib: size.div_ceil(1 << 30) as i64,
-                created_ms: crowsnest_store::now_ms(),
-            },
-        )
-        .with_context(|| format!("recording image {image_id}"))?;
-    eprintln!("{image_id}: Creating");
-    let progress = |percent: u8| -> Result<()> {
-        // Remaining time from the pace so far: elapsed * (100 - p) / p.
-        let elapsed = started.elapsed().as_secs_f64();
-        let remain = (elapsed * f64::from(100 - percent) / f64::from(percent.max(1))).ceil();
-        store.vm_import_progress(tenant, &image_id, percent, remain as i64)?;
-        eprintln!("{image_id}: {percent}% (about {remain}s left)");
-        Ok(())
-    };
-    let fail = |code: &str, reason: String| -> anyhow::Error {
-        if let Err(e) = store.fail_vm_import(tenant, &image_id, code, &reason) {
-            return anyhow::anyhow!("{code}: {reason} (and recording the failure failed: {e})");
-        }
-        anyhow::anyhow!("{code}: {reason} (image {image_id} is CreateFailed)")
-    };
-    let image = match VmImage::open(&args.image, &DiskLimits::default()) {
-        Ok(image) => image,
-        Err(e) => return Err(fail(e.code().as_str(), e.to_string())),
-    };
-    progress(OPENED)?;
-    if image.root_fs().is_none() {
-        return Err(fail(
-            "invalid_image",
-            "no root filesystem found (no ext4 partition holds /etc/os-release)".into(),
-        ));
+    if !args.image.is_file() {
+        anyhow::bail!("not_found: {} is not a file", args.image.display());
     }
-    let found = image.inspect();
-    progress(INSPECTED)?;
-    store
-        .finish_vm_import(tenant, &image_id, &import_result(&found))
-        .with_context(|| format!("recording image {image_id}"))?;
+    let importer = DiskImporter {
+        limits: DiskLimits::default(),
+    };
+    begin_import(
+        &store,
+        tenant,
+        &importer,
+        &args.image,
+        &ImportRequest {
+            image_id: image_id.clone(),
+            region_id: args.region.clone(),
+            image_name: args.name.clone(),
+            image_family: String::new(),
+            description: args.description.clone(),
+            tags: Vec::new(),
+        },
+    )
+    .with_context(|| format!("recording image {image_id}"))?;
+    eprintln!("{image_id}: Creating");
+    // The progress lines come from the importer's phases, through a wrapper that also
+    // prints them.
+    struct Printing<'a>(&'a DiskImporter, &'a str);
+    impl VmImporter for Printing<'_> {
+        fn probe(&self, disk: &Path) -> DiskProbe {
+            self.0.probe(disk)
+        }
+        fn import(
+            &self,
+            disk: &Path,
+            confine: Option<&Path>,
+            progress: &mut dyn FnMut(u8),
+        ) -> Result<VmImportResult, VmImportFailure> {
+            let id = self.1;
+            self.0.import(disk, confine, &mut |p| {
+                progress(p);
+                eprintln!("{id}: {p}%");
+            })
+        }
+    }
+    let result = run_import(
+        &store,
+        tenant,
+        &image_id,
+        &Printing(&importer, &image_id),
+        &args.image,
+        // The command line reads what its user can read: no confinement.
+        None,
+    )
+    .map_err(|f| {
+        anyhow::anyhow!(
+            "{}: {} (image {image_id} is CreateFailed)",
+            f.code,
+            f.reason
+        )
+    })?;
     let mut out = io::stdout().lock();
     serde_json::to_writer_pretty(
         &mut out,
         &serde_json::json!({
             "ImageId": image_id,
             "Status": "Available",
-            "Format": found.format,
-            "Inspection": found,
+            "OSName": result.os_name,
+            "Architecture": result.architecture,
+            "BootMode": result.boot_mode,
+            "NvmeSupport": result.nvme_support,
+            "PackageCount": result.package_count,
         }),
     )?;
     writeln!(out)?;
@@ -187,6 +268,7 @@ fn import_result(found: &Inspection) -> VmImportResult {
                 risk_code: c.risk_code.clone(),
             })
             .collect(),
+        package_count: 0,
     }
 }
 
@@ -205,18 +287,9 @@ fn platform(id: &str, name: &str) -> String {
     }
 }
 
-/// A fresh image id (`m-` and 20 hex digits) from the clock and the process id.
-fn new_image_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("m-{:016x}{:04x}", nanos as u64, std::process::id() & 0xffff)
-}
-
 /// The disk format by the file's first bytes (qcow2's magic, else raw), known before the import
 /// reads anything else so the Creating row shows it.
-fn sniff_format(path: &std::path::Path) -> &'static str {
+fn sniff_format(path: &Path) -> &'static str {
     use std::io::Read;
     let mut magic = [0u8; 4];
     let is_qcow2 = std::fs::File::open(path)

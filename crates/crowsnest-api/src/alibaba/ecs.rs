@@ -202,7 +202,9 @@ fn iso8601(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn image_json(v: &VmImageRow) -> Value {
+/// DescribeImages' Image object for one row (the native API's `GET /api/v1/vm-images/…`
+/// shows the same object).
+pub(crate) fn image_json(v: &VmImageRow) -> Value {
     let disks: Vec<Value> = v
         .disks
         .iter()
@@ -312,6 +314,15 @@ pub(crate) fn describe_images(
             "IsPublic=true queries community images and needs ImageOwnerAlias=others",
         ));
     }
+    // Community images are others' published images, so IsPublic=true alone asks for
+    // ImageOwnerAlias=others; and `others` with IsPublic left empty means shared images only
+    // ("to query shared images, set IsPublic to false or leave it empty"). Without either,
+    // every kind is listed, community images included, as the document's default says.
+    let (owner_alias, is_public) = match (owner_alias, is_public) {
+        (None, Some(true)) => (Some(OwnerAlias::Others), Some(true)),
+        (Some(OwnerAlias::Others), None) => (Some(OwnerAlias::Others), Some(false)),
+        other => other,
+    };
     let owner_id = match p.text("ImageOwnerId") {
         None => None,
         Some(v) => Some(

@@ -1,6 +1,6 @@
 //! The native admin API under `/api/v1/`: what the cloud seeds do not cover (keys, the
-//! vulnerability database's status, scan tasks' progress and cancellation, and later registries
-//! and agents), in Crowsnest's own JSON,
+//! vulnerability database's status, scan tasks' progress and cancellation, VM image imports,
+//! sharing and usage, and later registries and agents), in Crowsnest's own JSON,
 //! described by the OpenAPI 3.1 document it serves at `/api/v1/openapi.json`.
 //!
 //! # Adding a resource
@@ -23,6 +23,7 @@ pub mod health;
 pub mod keys;
 pub mod openapi;
 pub mod scan_tasks;
+pub mod vm_images;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -53,6 +54,7 @@ pub const RESOURCES: &[Resource] = &[
     keys::RESOURCE,
     database::RESOURCE,
     scan_tasks::RESOURCE,
+    vm_images::RESOURCE,
 ];
 
 /// The stable error codes of the native API. They never change meaning; new ones may be added.
@@ -66,6 +68,7 @@ pub const ERROR_CODES: &[&str] = &[
     CODE_VULNDB_MISSING,
     CODE_STORE_UNAVAILABLE,
     CODE_INTERNAL,
+    CODE_TOO_MANY_REQUESTS,
 ];
 
 /// 400: a parameter or the body is malformed, out of range or not allowed.
@@ -86,6 +89,8 @@ pub const CODE_VULNDB_MISSING: &str = "vulndb_missing";
 pub const CODE_STORE_UNAVAILABLE: &str = "store_unavailable";
 /// 500: an internal failure; details go to the server's log only.
 pub const CODE_INTERNAL: &str = "internal";
+/// 429: the server is already doing as much of this as it will at once (VM imports).
+pub const CODE_TOO_MANY_REQUESTS: &str = "too_many_requests";
 
 /// The largest request body the native API reads.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -181,14 +186,7 @@ pub(crate) async fn authorized(
     f: impl FnOnce(&AppState, &Caller, &NativeRequest) -> Result<Reply, ApiError> + Send + 'static,
 ) -> Response {
     let outcome = crate::blocking(Dialect::Native, move || {
-        let caller = authenticate(&state, &req)?;
-        if !caller.allows(action) {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                CODE_FORBIDDEN,
-                format!("the caller's policy does not allow {action}"),
-            ));
-        }
+        let caller = authorize(&state, &req, action)?;
         f(&state, &caller, &req)
     })
     .await;
@@ -196,6 +194,24 @@ pub(crate) async fn authorized(
         Ok(reply) => reply.into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// Authenticates `req` and checks that the caller may perform `action` (blocking: the store
+/// is asked).
+pub(crate) fn authorize(
+    state: &AppState,
+    req: &NativeRequest,
+    action: &str,
+) -> Result<Caller, ApiError> {
+    let caller = authenticate(state, req)?;
+    if !caller.allows(action) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            CODE_FORBIDDEN,
+            format!("the caller's policy does not allow {action}"),
+        ));
+    }
+    Ok(caller)
 }
 
 fn authenticate(state: &AppState, req: &NativeRequest) -> Result<Caller, ApiError> {

@@ -74,6 +74,7 @@ pub fn document() -> Value {
                 "Forbidden": error_response("The caller's policy does not allow the action (`forbidden`)."),
                 "NotFound": error_response("No such object in the caller's tenant (`not_found`)."),
                 "Conflict": error_response("The object's state does not allow the action (`conflict`)."),
+                "TooManyRequests": error_response("The server is doing as much of this as it will at once (`too_many_requests`); try again later."),
                 "StoreUnavailable": error_response("The store did not answer (`store_unavailable`)."),
                 "Internal": error_response("An internal failure (`internal`); the details are in the server's log.")
             }

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod python;
+pub mod vm;
 
 use std::net::SocketAddr;
 
@@ -304,6 +305,27 @@ pub async fn start_with(settings: Settings) -> TestServer {
 /// Starts a server over `store` (fresh, migrated), seeding it; `keep` lives as long as the
 /// server (a temporary directory or a PostgreSQL schema guard).
 pub async fn start_on(store: Store, settings: Settings, keep: Box<dyn Send + Sync>) -> TestServer {
+    start_full(store, settings, None, keep).await
+}
+
+/// Starts a server with `settings` and `importer` over a fresh seeded store in a temporary
+/// directory.
+pub async fn start_with_importer(
+    settings: Settings,
+    importer: std::sync::Arc<dyn crowsnest_api::native::vm_images::VmImporter>,
+) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_data_dir(&dir.path().join("data")).unwrap();
+    start_full(store, settings, Some(importer), Box::new(dir)).await
+}
+
+/// [`start_on`] with a VM importer.
+pub async fn start_full(
+    store: Store,
+    settings: Settings,
+    importer: Option<std::sync::Arc<dyn crowsnest_api::native::vm_images::VmImporter>>,
+    keep: Box<dyn Send + Sync>,
+) -> TestServer {
     // The PostgreSQL client is synchronous and must not run on the async runtime's threads.
     let seed = {
         let store = store.clone();
@@ -313,7 +335,8 @@ pub async fn start_on(store: Store, settings: Settings, keep: Box<dyn Send + Syn
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::with_settings(store.clone(), settings);
+    let mut state = AppState::with_settings(store.clone(), settings);
+    state.vm_importer = importer;
     tokio::spawn(crowsnest_api::serve_listener(listener, state));
     TestServer {
         base: format!("http://{addr}"),
