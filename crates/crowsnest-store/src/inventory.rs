@@ -4,6 +4,7 @@
 use crowsnest_model::Digest;
 
 use crate::filter::{Filter, Tables};
+use crate::list_cache::PageKey;
 use crate::sql::{Row, Tx, Value};
 use crate::{now_ms, Store, StoreError, TenantId};
 
@@ -719,28 +720,85 @@ impl Store {
                 joins(tables)
             )
         };
-        let mut page_params = params.clone();
-        page_params.push(query.limit.max(0).into());
-        page_params.push(query.offset.max(0).into());
-        let ids_sql = format!(
-            "SELECT t.id FROM image_tags t{} WHERE {where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
-            joins(tables),
-            page_params.len() - 1,
-            page_params.len()
+        // The cache keys: the statement and its values (the tenant is $1).
+        let count_key = format!("{count_sql}\n{params:?}");
+        let ids_base = format!(
+            "SELECT t.id, t.scan_finished_ms FROM image_tags t{} WHERE {where_sql}",
+            joins(tables)
         );
+        let ids_key = format!("{ids_base}\n{order}\n{params:?}");
+        let offset = query.offset.max(0);
+        let limit = query.limit.max(0);
         self.read(|tx| {
-            let total = tx.query_one(&count_sql, &params)?.int(0)?;
-            let ids: Vec<Value> = tx
-                .query(&ids_sql, &page_params)?
-                .iter()
-                .map(|r| r.int(0).map(Value::Int))
-                .collect::<Result<_, _>>()?;
-            if ids.is_empty() {
+            let generation = tx
+                .query_one("SELECT n FROM store_generation WHERE id = 1", &[])?
+                .int(0)?;
+            let total = match self.lists.total(generation, &count_key) {
+                Some(total) => total,
+                None => {
+                    let total = tx.query_one(&count_sql, &params)?.int(0)?;
+                    self.lists.put_total(generation, &count_key, total);
+                    total
+                }
+            };
+            if limit == 0 || offset >= total {
                 return Ok(PlacementPage {
                     total,
                     rows: Vec::new(),
                 });
             }
+            // Continue from the nearest remembered position instead of skipping every row
+            // before `offset`.
+            let mut page_params = params.clone();
+            let mut ids_sql = ids_base.clone();
+            let mut skip = offset;
+            if let Some((position, key)) = self.lists.position(generation, &ids_key, offset) {
+                skip = offset - position;
+                page_params.push(key.id.into());
+                let id = page_params.len();
+                if query.order != PlacementOrder::Id {
+                    page_params.push(key.scan_ms.into());
+                }
+                let ms = page_params.len();
+                ids_sql.push_str(&match query.order {
+                    PlacementOrder::Id => format!(" AND t.id > ${id}"),
+                    // Row values seek the (tenant, scan time, id) index to the key.
+                    PlacementOrder::LastScanAsc => {
+                        format!(" AND (t.scan_finished_ms, t.id) > (${ms}, ${id})")
+                    }
+                    // Mixed directions have no row-value form: the first condition seeks the
+                    // descending index, the second drops the earlier rows of the key's time.
+                    PlacementOrder::LastScanDesc => format!(
+                        " AND t.scan_finished_ms <= ${ms} AND (t.scan_finished_ms < ${ms} OR t.id > ${id})"
+                    ),
+                });
+            }
+            page_params.push(limit.into());
+            page_params.push(skip.into());
+            ids_sql.push_str(&format!(
+                " ORDER BY {order} LIMIT ${} OFFSET ${}",
+                page_params.len() - 1,
+                page_params.len()
+            ));
+            let keys: Vec<PageKey> = tx
+                .query(&ids_sql, &page_params)?
+                .iter()
+                .map(|r| {
+                    Ok(PageKey {
+                        id: r.int(0)?,
+                        scan_ms: r.int(1)?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let Some(last) = keys.last() else {
+                return Ok(PlacementPage {
+                    total,
+                    rows: Vec::new(),
+                });
+            };
+            let end = offset + keys.len() as i64;
+            self.lists.put_position(generation, &ids_key, end, *last);
+            let ids: Vec<Value> = keys.iter().map(|k| Value::Int(k.id)).collect();
             let list = (1..=ids.len())
                 .map(|n| format!("${n}"))
                 .collect::<Vec<_>>()

@@ -51,6 +51,7 @@
 pub mod filter;
 pub mod hosts;
 pub mod inventory;
+mod list_cache;
 pub mod registries;
 pub mod scan_jobs;
 pub mod scans;
@@ -169,6 +170,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_stored_risks.sql"),
     include_str!("../migrations/0008_scan_jobs.sql"),
     include_str!("../migrations/0009_vm_image_instances.sql"),
+    include_str!("../migrations/0010_list_generation.sql"),
 ];
 
 /// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,
@@ -176,6 +178,8 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Clone)]
 pub struct Store {
     db: Pool,
+    /// Totals and page positions of list queries (see `list_cache`).
+    lists: std::sync::Arc<list_cache::ListCache>,
 }
 
 impl Store {
@@ -206,6 +210,7 @@ impl Store {
     pub fn open_postgres(url: &str, max_connections: u32) -> Result<Store, StoreError> {
         let store = Store {
             db: Pool::Postgres(PgPool::open(url, max_connections)?),
+            lists: Default::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -224,6 +229,7 @@ impl Store {
     pub fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
         let store = Store {
             db: Pool::Sqlite(SqlitePool::open(path)?),
+            lists: Default::default(),
         };
         store.migrate()?;
         Ok(store)

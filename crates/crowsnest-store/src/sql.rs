@@ -192,54 +192,106 @@ impl Pool {
     }
 }
 
-/// A handle to run statements inside one transaction. Dropping it without [`Tx::commit`]
-/// rolls the transaction back.
-pub(crate) enum Tx<'a> {
+/// A handle to run statements inside one transaction. Dropping it without committing rolls
+/// the transaction back.
+pub(crate) struct Tx<'a> {
+    conn: TxConn<'a>,
+    /// Whether a statement run so far may have changed inventory data; the commit then bumps
+    /// `store_generation`, which the list caches key on.
+    changes_inventory: bool,
+}
+
+pub(crate) enum TxConn<'a> {
     Sqlite(rusqlite::Transaction<'a>),
     Postgres(PgTx<'a>),
 }
 
-/// Runs `f` on `tx` and commits when it succeeds.
+/// Tables whose writes do not bump the generation: the authentication state, which every
+/// signed Alibaba request writes (its nonce) and which no cached list result reads.
+const NOT_INVENTORY: &[&str] = &["request_nonces", "api_keys", "api_tokens"];
+
+/// Whether `sql` may change inventory data: any statement that is not a plain query, except
+/// an INSERT, UPDATE or DELETE of a table in [`NOT_INVENTORY`]. Reading the verb and the table
+/// from the text keeps the rule in one place for every write path, including ones added later;
+/// a statement it cannot read counts as a change, which only costs a cache refill.
+pub(crate) fn changes_inventory(sql: &str) -> bool {
+    let mut words = sql.split_ascii_whitespace();
+    let verb = words.next().unwrap_or("").to_ascii_uppercase();
+    let table = match verb.as_str() {
+        "SELECT" | "VALUES" => return false,
+        "INSERT" | "DELETE" => {
+            words.next();
+            words.next()
+        }
+        "UPDATE" => words.next(),
+        _ => return true,
+    };
+    let table = table.unwrap_or("").split('(').next().unwrap_or("");
+    !NOT_INVENTORY.iter().any(|t| t.eq_ignore_ascii_case(table))
+}
+
+/// The statement that records an inventory change (migration 10's counter).
+const BUMP_GENERATION: &str = "UPDATE store_generation SET n = n + 1 WHERE id = 1";
+
+/// Runs `f` on `conn` and commits when it succeeds, bumping the generation first when `f`
+/// changed inventory data (last, so that on PostgreSQL the counter's row lock is held only
+/// from there to the commit).
 pub(crate) fn run_in<T>(
-    mut tx: Tx<'_>,
+    conn: TxConn<'_>,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
+    let mut tx = Tx {
+        conn,
+        changes_inventory: false,
+    };
     let value = f(&mut tx)?;
+    if tx.changes_inventory {
+        tx.execute(BUMP_GENERATION, &[])?;
+    }
     tx.commit()?;
     Ok(value)
 }
 
 impl Tx<'_> {
     fn commit(self) -> Result<(), StoreError> {
-        match self {
-            Tx::Sqlite(tx) => tx.commit()?,
-            Tx::Postgres(tx) => tx.commit()?,
+        match self.conn {
+            TxConn::Sqlite(tx) => tx.commit()?,
+            TxConn::Postgres(tx) => tx.commit()?,
         }
         Ok(())
     }
 
+    fn note(&mut self, sql: &str) {
+        if !self.changes_inventory && changes_inventory(sql) {
+            self.changes_inventory = true;
+        }
+    }
+
     /// Runs a statement, returning the number of rows changed.
     pub(crate) fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        match self {
-            Tx::Sqlite(tx) => sqlite::execute(tx, sql, params),
-            Tx::Postgres(tx) => tx.execute(sql, params),
+        self.note(sql);
+        match &mut self.conn {
+            TxConn::Sqlite(tx) => sqlite::execute(tx, sql, params),
+            TxConn::Postgres(tx) => tx.execute(sql, params),
         }
     }
 
     /// Runs a batch of statements without parameters (migrations).
     pub(crate) fn execute_batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        match self {
-            Tx::Sqlite(tx) => tx.execute_batch(sql)?,
-            Tx::Postgres(tx) => tx.execute_batch(sql)?,
+        self.changes_inventory = true;
+        match &mut self.conn {
+            TxConn::Sqlite(tx) => tx.execute_batch(sql)?,
+            TxConn::Postgres(tx) => tx.execute_batch(sql)?,
         }
         Ok(())
     }
 
     /// Runs a query and collects every row.
     pub(crate) fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
-        match self {
-            Tx::Sqlite(tx) => sqlite::query(tx, sql, params),
-            Tx::Postgres(tx) => tx.query(sql, params),
+        self.note(sql);
+        match &mut self.conn {
+            TxConn::Sqlite(tx) => sqlite::query(tx, sql, params),
+            TxConn::Postgres(tx) => tx.query(sql, params),
         }
     }
 
@@ -262,6 +314,25 @@ impl Tx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inventory_changes_are_read_from_the_statement() {
+        assert!(!changes_inventory("SELECT n FROM store_generation"));
+        assert!(!changes_inventory(
+            "  insert INTO request_nonces (access_key_id) VALUES ($1)"
+        ));
+        assert!(!changes_inventory(
+            "DELETE FROM request_nonces WHERE x < $1"
+        ));
+        assert!(!changes_inventory("UPDATE api_keys SET enabled = 0"));
+        assert!(changes_inventory("INSERT INTO image_tags (a) VALUES ($1)"));
+        assert!(changes_inventory("UPDATE image_tags SET scan_state = $2"));
+        assert!(changes_inventory("DELETE FROM repositories WHERE id = $1"));
+        assert!(changes_inventory("CREATE INDEX x ON image_tags (tag)"));
+        assert!(changes_inventory(
+            "WITH gone AS (DELETE FROM images) SELECT 1"
+        ));
+    }
 
     #[test]
     fn placeholders_outside_quotes_are_rewritten() {

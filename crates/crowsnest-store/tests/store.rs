@@ -635,6 +635,134 @@ fn summary_counts_follow_rescans(db: &TestDb) {
     check("after a risky rescan");
 }
 
+/// Pages are served from remembered totals and page positions (list_cache.rs) while the
+/// inventory is unchanged: every page, in every order, at offsets reached in any sequence, must
+/// equal the slice of one uncached listing; and a write through another handle on the same
+/// database (another process, as `crowsnest registry sync` beside `serve` is) must be seen.
+fn cached_pages_equal_uncached_slices_and_writes_are_seen(db: &TestDb) {
+    let store = db.open();
+    let report = store
+        .seed(&crowsnest_store::SeedPlan {
+            tenants: 1,
+            images: 400,
+            registries_per_tenant: 2,
+            repos_per_registry: 6,
+            scanned_percent: 60,
+        })
+        .unwrap();
+    let t = report.tenants[0];
+    let filters = [
+        Filter::True,
+        Filter::Eq(Field::ScanState, "succeeded".into()),
+        Filter::Eq(Field::RepoName, "app-1-3".into()),
+        Filter::Contains(Field::Tag, "7".into()),
+    ];
+    let orders = [
+        PlacementOrder::Id,
+        PlacementOrder::LastScanAsc,
+        PlacementOrder::LastScanDesc,
+    ];
+    for filter in &filters {
+        for order in orders {
+            // The truth: a fresh handle (empty cache) listing everything at once.
+            let truth: Vec<i64> = db
+                .open()
+                .placements(
+                    t,
+                    &PlacementQuery {
+                        filter: filter.clone(),
+                        order,
+                        offset: 0,
+                        limit: 1000,
+                    },
+                )
+                .unwrap()
+                .rows
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            for offset in [0, 20, 40, 7, 150, 60, 149, 390, 23, 400, 1000, 41] {
+                for round in 0..2 {
+                    let page = store
+                        .placements(
+                            t,
+                            &PlacementQuery {
+                                filter: filter.clone(),
+                                order,
+                                offset,
+                                limit: 20,
+                            },
+                        )
+                        .unwrap();
+                    let ids: Vec<i64> = page.rows.iter().map(|r| r.id).collect();
+                    let from = (offset as usize).min(truth.len());
+                    let to = (from + 20).min(truth.len());
+                    assert_eq!(page.total, truth.len() as i64, "{filter:?} {order:?}");
+                    assert_eq!(
+                        ids,
+                        truth[from..to],
+                        "{filter:?} {order:?} offset {offset} round {round}"
+                    );
+                }
+            }
+        }
+    }
+    // Another handle adds a placement at the end of id order; this handle's remembered total
+    // and last position must not hide it.
+    let q = PlacementQuery {
+        filter: Filter::True,
+        order: PlacementOrder::Id,
+        offset: 380,
+        limit: 50,
+    };
+    let before = store.placements(t, &q).unwrap();
+    assert_eq!((before.total, before.rows.len()), (400, 20));
+    let other = db.open();
+    let repo = other
+        .upsert_repository(
+            other
+                .upsert_registry(
+                    t,
+                    &NewRegistry {
+                        uid: "late-registry".into(),
+                        name: "late".into(),
+                        registry_type: "harbor".into(),
+                        ..NewRegistry::default()
+                    },
+                )
+                .unwrap(),
+            &NewRepository {
+                uid: "late-repo".into(),
+                namespace: "late".into(),
+                name: "late".into(),
+                ..NewRepository::default()
+            },
+        )
+        .unwrap();
+    let image = other
+        .upsert_image(&NewImage {
+            digest: digest(9),
+            config_digest: None,
+            size_bytes: 1,
+            created_ms: 1,
+            is_multiarch: false,
+        })
+        .unwrap();
+    let added = other
+        .put_tag(
+            repo,
+            image,
+            &NewTag {
+                tag: "late".into(),
+                ..NewTag::default()
+            },
+        )
+        .unwrap();
+    let after = store.placements(t, &q).unwrap();
+    assert_eq!((after.total, after.rows.len()), (401, 21));
+    assert_eq!(after.rows.last().unwrap().id, added);
+}
+
 on_both_engines!(
     seed_deals_images_to_tenants_and_filters_agree,
     migrations_apply_once_and_reopen,
@@ -650,4 +778,5 @@ on_both_engines!(
     filters_on_numbers_sets_and_negation,
     duplicates_are_unique_violations_and_roll_back,
     concurrent_writers_all_land_and_nonces_stay_single_use,
+    cached_pages_equal_uncached_slices_and_writes_are_seen,
 );

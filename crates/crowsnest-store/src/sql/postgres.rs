@@ -14,7 +14,7 @@ use std::time::Duration;
 use postgres::types::{ToSql, Type};
 use postgres::{NoTls, Statement};
 
-use super::{run_in, Row, Tx, Value};
+use super::{run_in, Row, Tx, TxConn, Value};
 use crate::StoreError;
 
 /// Prepared statements of one connection, by SQL text. Dynamic filters produce many texts, so
@@ -120,7 +120,7 @@ impl PgPool {
         let mut conn = pool.get()?;
         let PgConn { client, statements } = &mut *conn;
         let tx = client.build_transaction().read_only(read_only).start()?;
-        run_in(Tx::Postgres(PgTx { tx, statements }), f)
+        run_in(TxConn::Postgres(PgTx { tx, statements }), f)
     }
 
     pub(crate) fn transaction<T>(

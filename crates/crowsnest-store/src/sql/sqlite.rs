@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
-use super::{run_in, sqlite_placeholders, Row, Tx, Value};
+use super::{run_in, sqlite_placeholders, Row, Tx, TxConn, Value};
 use crate::StoreError;
 
 /// A SQLite database file with a bounded pool of open connections.
@@ -134,7 +134,7 @@ impl SqlitePool {
         let result = conn
             .transaction_with_behavior(behavior)
             .map_err(StoreError::from)
-            .and_then(|tx| run_in(Tx::Sqlite(tx), f));
+            .and_then(|tx| run_in(TxConn::Sqlite(tx), f));
         self.put(conn);
         result
     }
