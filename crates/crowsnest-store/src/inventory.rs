@@ -424,6 +424,12 @@ pub(crate) fn count_placements(
     Ok(())
 }
 
+/// The inventory's generation as this transaction sees it (migration 7, list_cache.rs).
+pub(crate) fn generation(tx: &mut Tx<'_>) -> Result<i64, StoreError> {
+    tx.query_one("SELECT n FROM store_generation WHERE id = 1", &[])?
+        .int(0)
+}
+
 fn registry_owner(tx: &mut Tx<'_>, registry: i64) -> Result<TenantId, StoreError> {
     tx.query_opt(
         "SELECT tenant_id FROM registries WHERE id = $1",
@@ -730,9 +736,7 @@ impl Store {
         let offset = query.offset.max(0);
         let limit = query.limit.max(0);
         self.read(|tx| {
-            let generation = tx
-                .query_one("SELECT n FROM store_generation WHERE id = 1", &[])?
-                .int(0)?;
+            let generation = generation(tx)?;
             let total = match self.lists.total(generation, &count_key) {
                 Some(total) => total,
                 None => {

@@ -254,3 +254,77 @@ fn insert_image(
     }
     Ok(())
 }
+
+impl Store {
+    /// Adds `hosts` hosts to `tenant`, each holding `images_per_host` local images (Huawei
+    /// ListLocalImages) of digests already in the store, in one transaction; for load tests over
+    /// a store that `seed` filled. Host `h` holds the images `h * images_per_host + k` (by row
+    /// id, wrapping), named and versioned as the seed's placements are, so neighbouring hosts
+    /// share none and the local images number `hosts * images_per_host` at most. Returns how
+    /// many local images were written.
+    pub fn seed_hosts(
+        &self,
+        tenant: TenantId,
+        hosts: u32,
+        images_per_host: u32,
+    ) -> Result<u64, StoreError> {
+        let run = now_ms();
+        self.write(|tx| {
+            let images = tx
+                .query_one("SELECT COALESCE(MAX(id), 0) FROM images", &[])?
+                .int(0)?;
+            if images == 0 {
+                return Err(StoreError::NotFound("seeded images"));
+            }
+            let mut written = 0;
+            for h in 0..hosts {
+                let host = tx
+                    .query_one(
+                        "INSERT INTO hosts (tenant_id, uid, name, agent_id, private_ip, region_id, \
+                         os_type, created_ms) VALUES ($1, $2, $3, $4, $5, 'cn-north-4', 'Linux', $6) \
+                         RETURNING id",
+                        &[
+                            tenant.0.into(),
+                            format!("host-{run}-{h}").into(),
+                            format!("node-{h}").into(),
+                            format!("agent-{run}-{h}").into(),
+                            format!("10.{}.{}.{}", h >> 16 & 255, h >> 8 & 255, h & 255).into(),
+                            run.into(),
+                        ],
+                    )?
+                    .int(0)?;
+                for k in 0..images_per_host {
+                    let n = (u64::from(h) * u64::from(images_per_host) + u64::from(k))
+                        % images.unsigned_abs();
+                    let image = i64::try_from(n).unwrap_or(0) + 1;
+                    let h64 = mix(n);
+                    let Some(row) = tx.query_opt(
+                        "INSERT INTO local_images (tenant_id, uuid, image, image_name, image_version, \
+                         local_image_type, updated_ms) \
+                         SELECT $1, $2, id, $3, $4, $5, $6 FROM images WHERE id = $7 \
+                         ON CONFLICT (tenant_id, image_name, image_version, image) DO NOTHING RETURNING id",
+                        &[
+                            tenant.0.into(),
+                            uuid::Uuid::from_u64_pair(h64, n ^ (1 << 63)).to_string().into(),
+                            format!("app-{}-{}", h64 % 4, (h64 >> 8) % 250).into(),
+                            format!("v{n}").into(),
+                            if h64.is_multiple_of(3) { "swr_image" } else { "other_image" }.into(),
+                            (run - i64::try_from((h64 >> 8) % 86_400_000).unwrap_or(0)).into(),
+                            image.into(),
+                        ],
+                    )?
+                    else {
+                        continue;
+                    };
+                    tx.execute(
+                        "INSERT INTO host_local_images (local_image, host) VALUES ($1, $2)",
+                        &[row.int(0)?.into(), host.into()],
+                    )?;
+                    written += 1;
+                }
+            }
+            tx.execute_batch("ANALYZE")?;
+            Ok(written)
+        })
+    }
+}

@@ -763,6 +763,66 @@ fn cached_pages_equal_uncached_slices_and_writes_are_seen(db: &TestDb) {
     assert_eq!(after.rows.last().unwrap().id, added);
 }
 
+/// Seeded hosts' local images page from the cache exactly as without it (ListLocalImages).
+fn seeded_local_images_page_like_uncached_slices(db: &TestDb) {
+    let store = db.open();
+    let t = store
+        .seed(&crowsnest_store::SeedPlan {
+            images: 200,
+            ..crowsnest_store::SeedPlan::default()
+        })
+        .unwrap()
+        .tenants[0];
+    // 10 hosts x 30 images over 200 digests: the last 100 repeat earlier ones and are skipped.
+    assert_eq!(store.seed_hosts(t, 10, 30).unwrap(), 200);
+    for query in [
+        crowsnest_store::LocalImageQuery::default(),
+        crowsnest_store::LocalImageQuery {
+            image_name_contains: Some("app-1".into()),
+            ..Default::default()
+        },
+        crowsnest_store::LocalImageQuery {
+            host_name_contains: Some("node-3".into()),
+            ..Default::default()
+        },
+    ] {
+        let truth: Vec<i64> = db
+            .open()
+            .local_images(
+                t,
+                &crowsnest_store::LocalImageQuery {
+                    limit: 1000,
+                    ..query.clone()
+                },
+            )
+            .unwrap()
+            .rows
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert!(!truth.is_empty());
+        for offset in [0, 10, 20, 5, 150, 30, 199, 200, 11] {
+            for _ in 0..2 {
+                let page = store
+                    .local_images(
+                        t,
+                        &crowsnest_store::LocalImageQuery {
+                            limit: 10,
+                            offset,
+                            ..query.clone()
+                        },
+                    )
+                    .unwrap();
+                let from = (offset as usize).min(truth.len());
+                let to = (from + 10).min(truth.len());
+                assert_eq!(page.total, truth.len() as i64);
+                let ids: Vec<i64> = page.rows.iter().map(|r| r.id).collect();
+                assert_eq!(ids, truth[from..to], "{query:?} offset {offset}");
+            }
+        }
+    }
+}
+
 on_both_engines!(
     seed_deals_images_to_tenants_and_filters_agree,
     migrations_apply_once_and_reopen,
@@ -779,4 +839,5 @@ on_both_engines!(
     duplicates_are_unique_violations_and_roll_back,
     concurrent_writers_all_land_and_nonces_stay_single_use,
     cached_pages_equal_uncached_slices_and_writes_are_seen,
+    seeded_local_images_page_like_uncached_slices,
 );

@@ -241,6 +241,13 @@ pub struct SeedArgs {
     /// Tenants the images are dealt to.
     #[arg(long, default_value_t = 1)]
     pub tenants: u32,
+    /// Hosts per tenant, each holding `--images-per-host` of the images locally
+    /// (ListLocalImages).
+    #[arg(long, default_value_t = 0)]
+    pub hosts: u32,
+    /// Local images per seeded host.
+    #[arg(long, default_value_t = 100)]
+    pub images_per_host: u32,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,

@@ -159,6 +159,14 @@ pub fn dev(config: &Config, command: DevCommand) -> Result<ExitCode> {
                 ..crowsnest_store::SeedPlan::default()
             };
             let report = store.seed(&plan).context("seeding the store")?;
+            let mut local = 0;
+            if args.hosts > 0 {
+                for tenant in &report.tenants {
+                    local += store
+                        .seed_hosts(*tenant, args.hosts, args.images_per_host)
+                        .context("seeding hosts")?;
+                }
+            }
             let ids: Vec<String> = report.tenants.iter().map(|t| t.0.to_string()).collect();
             println!(
                 "seeded {} images for tenants {} in {:.1} s",
@@ -166,6 +174,12 @@ pub fn dev(config: &Config, command: DevCommand) -> Result<ExitCode> {
                 ids.join(", "),
                 start.elapsed().as_secs_f64()
             );
+            if args.hosts > 0 {
+                println!(
+                    "seeded {} hosts per tenant holding {local} local images",
+                    args.hosts
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
