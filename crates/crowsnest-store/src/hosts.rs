@@ -462,8 +462,11 @@ impl Store {
                 skip = offset - position;
                 after = format!(" AND l.id > {}", bind(&mut page_params, key.id.into()));
             }
-            page_params.push(limit.into());
-            page_params.push(skip.into());
+            // One row more, before the page, whose id is remembered as the position of
+            // `offset` itself (as placements() does).
+            let before_page = i64::from(skip > 0);
+            page_params.push((limit + before_page).into());
+            page_params.push((skip - before_page).into());
             let page_sql = format!(
                 "SELECT l.id, l.uuid, l.image_name, l.image_version, i.digest, l.local_image_type, \
                  {HUAWEI_SCAN_STATUS}, i.size_bytes, l.updated_ms, \
@@ -478,11 +481,23 @@ impl Store {
                 page_params.len() - 1,
                 page_params.len()
             );
-            let rows = tx
+            let mut rows = tx
                 .query(&page_sql, &page_params)?
                 .iter()
                 .map(local_image_from)
                 .collect::<Result<Vec<_>, _>>()?;
+            if before_page == 1 && !rows.is_empty() {
+                let first = rows.remove(0);
+                self.lists.put_position(
+                    generation,
+                    &page_key,
+                    offset,
+                    crate::list_cache::PageKey {
+                        id: first.id,
+                        scan_ms: 0,
+                    },
+                );
+            }
             if let Some(last) = rows.last() {
                 self.lists.put_position(
                     generation,

@@ -777,8 +777,12 @@ impl Store {
                     ),
                 });
             }
-            page_params.push(limit.into());
-            page_params.push(skip.into());
+            // One row more, before the page, whose key is remembered as the position of
+            // `offset` itself: the next request for this page (or the one after it) then skips
+            // nothing.
+            let before_page = i64::from(skip > 0);
+            page_params.push((limit + before_page).into());
+            page_params.push((skip - before_page).into());
             ids_sql.push_str(&format!(
                 " ORDER BY {order} LIMIT ${} OFFSET ${}",
                 page_params.len() - 1,
@@ -794,6 +798,17 @@ impl Store {
                     })
                 })
                 .collect::<Result<_, StoreError>>()?;
+            let mut keys = keys.as_slice();
+            if before_page == 1 {
+                let Some((first, page)) = keys.split_first() else {
+                    return Ok(PlacementPage {
+                        total,
+                        rows: Vec::new(),
+                    });
+                };
+                self.lists.put_position(generation, &ids_key, offset, *first);
+                keys = page;
+            }
             let Some(last) = keys.last() else {
                 return Ok(PlacementPage {
                     total,
