@@ -424,7 +424,7 @@ pub(crate) fn count_placements(
     Ok(())
 }
 
-/// The inventory's generation as this transaction sees it (migration 7, list_cache.rs).
+/// The inventory's generation as this transaction sees it (migration 8, list_cache.rs).
 pub(crate) fn generation(tx: &mut Tx<'_>) -> Result<i64, StoreError> {
     tx.query_one("SELECT n FROM store_generation WHERE id = 1", &[])?
         .int(0)

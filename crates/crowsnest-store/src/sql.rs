@@ -206,9 +206,17 @@ pub(crate) enum TxConn<'a> {
     Postgres(PgTx<'a>),
 }
 
-/// Tables whose writes do not bump the generation: the authentication state, which every
-/// signed Alibaba request writes (its nonce) and which no cached list result reads.
-const NOT_INVENTORY: &[&str] = &["request_nonces", "api_keys", "api_tokens"];
+/// Tables whose writes do not bump the generation, because no cached list result reads them:
+/// the authentication state, which every signed Alibaba request writes (its nonce), and the
+/// scan queue, which workers update on every claim and heartbeat (a finished scan writes
+/// `image_scans` too, which does bump).
+const NOT_INVENTORY: &[&str] = &[
+    "request_nonces",
+    "api_keys",
+    "api_tokens",
+    "scan_jobs",
+    "scan_tasks",
+];
 
 /// Whether `sql` may change inventory data: any statement that is not a plain query, except
 /// an INSERT, UPDATE or DELETE of a table in [`NOT_INVENTORY`]. Reading the verb and the table
@@ -269,11 +277,16 @@ impl Tx<'_> {
 
     /// Runs a statement, returning the number of rows changed.
     pub(crate) fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        self.note(sql);
-        match &mut self.conn {
+        let changed = match &mut self.conn {
             TxConn::Sqlite(tx) => sqlite::execute(tx, sql, params),
             TxConn::Postgres(tx) => tx.execute(sql, params),
+        }?;
+        // A statement that changed no row (an idle UPDATE, a DELETE of nothing expired)
+        // leaves every cached answer valid.
+        if changed > 0 {
+            self.note(sql);
         }
+        Ok(changed)
     }
 
     /// Runs a batch of statements without parameters (migrations).
@@ -325,6 +338,7 @@ mod tests {
             "DELETE FROM request_nonces WHERE x < $1"
         ));
         assert!(!changes_inventory("UPDATE api_keys SET enabled = 0"));
+        assert!(!changes_inventory("UPDATE scan_jobs SET heartbeat_ms = $2"));
         assert!(changes_inventory("INSERT INTO image_tags (a) VALUES ($1)"));
         assert!(changes_inventory("UPDATE image_tags SET scan_state = $2"));
         assert!(changes_inventory("DELETE FROM repositories WHERE id = $1"));
