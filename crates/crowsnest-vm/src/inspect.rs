@@ -109,7 +109,7 @@ pub struct CheckItem {
 /// Everything inspection found.
 #[derive(Clone, Debug, Serialize)]
 pub struct Inspection {
-    /// raw or qcow2.
+    /// raw, qcow2 or vmdk.
     pub format: String,
     /// Guest-visible disk size, bytes.
     pub virtual_size: u64,

@@ -59,7 +59,7 @@ pub enum Command {
     /// Connect, list, synchronise and remove container registries.
     #[command(subcommand)]
     Registry(crate::registry::RegistryCommand),
-    /// VM disk images (raw, qcow2): inspect, scan, import into the catalogue.
+    /// VM disk images (raw, qcow2, vmdk): inspect, scan, import into the catalogue.
     #[command(subcommand)]
     Vm(VmCommand),
 }
@@ -416,14 +416,14 @@ pub enum VmCommand {
 /// `crowsnest vm inspect`.
 #[derive(Args, Debug)]
 pub struct VmInspectArgs {
-    /// The disk image file (raw or qcow2; a qcow2 backing file is opened beside it).
+    /// The disk image file (raw, qcow2 or monolithicSparse vmdk; a qcow2 backing file is opened beside it).
     pub image: PathBuf,
 }
 
 /// `crowsnest vm scan`.
 #[derive(Args, Debug)]
 pub struct VmScanArgs {
-    /// The disk image file (raw or qcow2).
+    /// The disk image file (raw, qcow2 or monolithicSparse vmdk).
     pub image: PathBuf,
     /// Output format: table, json, cyclonedx, spdx, sarif.
     #[arg(short, long, default_value = "table")]
@@ -436,7 +436,7 @@ pub struct VmScanArgs {
 /// `crowsnest vm import`.
 #[derive(Args, Debug)]
 pub struct VmImportArgs {
-    /// The disk image file (raw or qcow2).
+    /// The disk image file (raw, qcow2 or monolithicSparse vmdk).
     pub image: PathBuf,
     /// The image name.
     #[arg(long)]

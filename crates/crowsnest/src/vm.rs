@@ -1,4 +1,4 @@
-//! `crowsnest vm inspect|scan|import`: VM disk images (raw, qcow2) read without booting.
+//! `crowsnest vm inspect|scan|import`: VM disk images (raw, qcow2, vmdk) read without booting.
 //!
 //! `inspect` prints what the disk holds (OS, architecture, boot mode, drivers, check items);
 //! `scan` runs the container catalogers over the disk's root filesystem and prints a report
@@ -287,18 +287,17 @@ fn platform(id: &str, name: &str) -> String {
     }
 }
 
-/// The disk format by the file's first bytes (qcow2's magic, else raw), known before the import
-/// reads anything else so the Creating row shows it.
+/// The disk format by the file's first bytes (qcow2's or sparse VMDK's magic, else raw), for
+/// the Creating row of a disk whose header does not even open.
 fn sniff_format(path: &Path) -> &'static str {
     use std::io::Read;
     let mut magic = [0u8; 4];
-    let is_qcow2 = std::fs::File::open(path)
+    let read = std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && &magic == b"QFI\xfb";
-    if is_qcow2 {
-        "qcow2"
-    } else {
-        "raw"
+        .is_ok();
+    match &magic {
+        b"QFI\xfb" if read => "qcow2",
+        b"KDMV" if read => "vmdk",
+        _ => "raw",
     }
 }

@@ -1,12 +1,14 @@
 //! Block devices: a disk image file read as the guest would see its disk.
 //!
-//! [`open_disk`] detects the format by content (qcow2 by its magic, anything else is raw) and
+//! [`open_disk`] detects the format by content (qcow2 and sparse VMDK by their magic, anything
+//! else is raw) and
 //! returns a [`BlockDevice`]: positional, read-only, and safe to share between threads, so a
 //! filesystem reader and many open files can use one device at once. [`Slice`] narrows a
 //! device to one partition.
 
 mod qcow2;
 mod raw;
+mod vmdk;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use crate::VmError;
 
 pub use qcow2::Qcow2Info;
+pub use vmdk::VmdkInfo;
 
 /// Limits on what a disk image may make this reader do. Every size in an image is hostile.
 #[derive(Clone, Debug)]
@@ -69,6 +72,8 @@ pub enum DiskFormat {
     Raw,
     /// QEMU copy-on-write v2 or v3.
     Qcow2(Qcow2Info),
+    /// VMware's hosted sparse disk (monolithicSparse).
+    Vmdk(VmdkInfo),
 }
 
 impl DiskFormat {
@@ -77,6 +82,7 @@ impl DiskFormat {
         match self {
             DiskFormat::Raw => "raw",
             DiskFormat::Qcow2(_) => "qcow2",
+            DiskFormat::Vmdk(_) => "vmdk",
         }
     }
 }
@@ -109,6 +115,9 @@ fn open_at_depth(
             open_at_depth(backing, limits, depth).map(|(d, _)| d)
         })?;
         Ok((Arc::new(disk), DiskFormat::Qcow2(info)))
+    } else if magic == vmdk::MAGIC {
+        let (disk, info) = vmdk::Vmdk::open(file, &path.display().to_string(), limits)?;
+        Ok((Arc::new(disk), DiskFormat::Vmdk(info)))
     } else {
         if len > limits.max_virtual_size {
             return Err(VmError::Oversized(format!(
