@@ -22,6 +22,8 @@
 //!   of one tenant, shared or published to others; [`vm_import`] records an import's progress
 //!   and outcome, [`vm_sharing`] sharing, community publishing and the instances that use an
 //!   image (Usage).
+//! - [`agents`]: host agents: registration with a per-agent AccessKey, revocation,
+//!   heartbeats, and the report ids that make a resent report count once.
 //! - [`tasks`]: scan tasks created through the API.
 //! - [`scan_jobs`]: the per-image jobs of a task, claimed by workers under leases, each
 //!   counted once in its task when it ends.
@@ -48,6 +50,7 @@
 //! Every query that returns tenant data takes the [`TenantId`] and filters on it in SQL; there
 //! is no method that lists rows across tenants.
 
+pub mod agents;
 pub mod filter;
 pub mod hosts;
 pub mod inventory;
@@ -65,6 +68,7 @@ pub mod vm_sharing;
 
 use std::path::{Path, PathBuf};
 
+pub use agents::{AgentRecord, NewAgent};
 pub use filter::{Field, Filter};
 pub use hosts::{
     ImageApp, LocalImagePage, LocalImageQuery, LocalImageRow, NewContainer, NewHost, NewLocalImage,
@@ -171,6 +175,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_scan_jobs.sql"),
     include_str!("../migrations/0009_vm_image_instances.sql"),
     include_str!("../migrations/0010_list_generation.sql"),
+    include_str!("../migrations/0011_agents.sql"),
 ];
 
 /// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,

@@ -209,13 +209,16 @@ pub(crate) enum TxConn<'a> {
 /// Tables whose writes do not bump the generation, because no cached list result reads them:
 /// the authentication state, which every signed Alibaba request writes (its nonce), and the
 /// scan queue, which workers update on every claim and heartbeat (a finished scan writes
-/// `image_scans` too, which does bump).
+/// `image_scans` too, which does bump), and host agents' heartbeats and report ids.
 const NOT_INVENTORY: &[&str] = &[
     "request_nonces",
     "api_keys",
     "api_tokens",
     "scan_jobs",
     "scan_tasks",
+    // Agents' heartbeats and report ids (a report's inventory writes still bump).
+    "agents",
+    "agent_reports",
 ];
 
 /// Whether `sql` may change inventory data: any statement that is not a plain query, except
