@@ -57,12 +57,31 @@ fn random_text(n: usize) -> String {
     out
 }
 
-/// Creates an AccessKey pair for `tenant` allowing `actions`.
-pub fn create(store: &Store, tenant: TenantId, actions: &[&str]) -> Result<AccessKey, StoreError> {
-    let key = AccessKey {
+/// A new random AccessKey pair, not yet stored (an agent's key is stored together with its
+/// registration).
+pub fn generate() -> AccessKey {
+    AccessKey {
         id: format!("LTAI{}", random_text(20)),
         secret: random_text(30),
-    };
+    }
+}
+
+/// Random hex of `n` bytes from the operating system's generator (agent ids).
+pub fn random_hex(n: usize) -> String {
+    let mut out = String::with_capacity(2 * n);
+    while out.len() < 2 * n {
+        for byte in uuid::Uuid::new_v4().as_bytes() {
+            if out.len() < 2 * n {
+                out.push_str(&format!("{byte:02x}"));
+            }
+        }
+    }
+    out
+}
+
+/// Creates an AccessKey pair for `tenant` allowing `actions`.
+pub fn create(store: &Store, tenant: TenantId, actions: &[&str]) -> Result<AccessKey, StoreError> {
+    let key = generate();
     store.create_api_key(tenant, &key.id, &key.secret, actions)?;
     Ok(key)
 }

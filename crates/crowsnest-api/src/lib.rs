@@ -12,7 +12,7 @@
 //!   [`auth::huawei`] and scoped to the tenant owning the project.
 //! - [`native`]: the admin API under `/api/v1/` (health, the OpenAPI document, keys, the
 //!   vulnerability database's status, VM image imports and sharing, through a
-//!   [`native::vm_images::VmImporter`] the binary provides), one file per resource, listed in
+//!   [`native::vm_images::VmImporter`] the binary provides, host agents), one file per resource, listed in
 //!   [`native::RESOURCES`].
 //! - [`keys`]: creating AccessKeys and tokens (what `crowsnest keys` calls).
 //! - [`error`]: the one error type, rendered in each cloud's envelope.
@@ -80,6 +80,27 @@ pub struct Settings {
     /// Where disk images uploaded to `POST /api/v1/vm-images` are kept (one directory per
     /// tenant); None disables uploads.
     pub vm_upload_dir: Option<PathBuf>,
+    /// Host agents' timing.
+    pub agents: AgentSettings,
+}
+
+/// How the server judges host agents.
+#[derive(Clone, Debug)]
+pub struct AgentSettings {
+    /// The heartbeat interval the server asks agents for, ms. Default 30 s.
+    pub heartbeat_interval_ms: i64,
+    /// An agent with no heartbeat or report for this long is offline, ms. Default 90 s (three
+    /// missed heartbeats).
+    pub offline_after_ms: i64,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings {
+            heartbeat_interval_ms: 30_000,
+            offline_after_ms: 90_000,
+        }
+    }
 }
 
 /// What every handler shares: the store, the settings, and what the binary plugs in.

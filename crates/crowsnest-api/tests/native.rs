@@ -517,6 +517,197 @@ async fn native_api_endpoints_auth_and_openapi() {
     let (_, list) = c.list_keys(Cred::Token(&token)).await;
     assert_eq!(list["keys"][2]["enabled"], false, "{list}");
 
+    // Agents: registered with the token (crowsnest:* holds RegisterAgent), heartbeating and
+    // reporting with their own key only, listed per tenant, revoked for good.
+    let (status, reg) = c
+        .call(
+            Cred::Token(&token),
+            "post",
+            "/api/v1/agents",
+            "/api/v1/agents",
+            Some(&json!({ "host_uid": "host-1", "host_name": "node-1" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{reg}");
+    assert_eq!(reg["agent_id"].as_str().unwrap().len(), 64);
+    let agent_key = AccessKey {
+        id: reg["access_key_id"].as_str().unwrap().to_owned(),
+        secret: reg["access_key_secret"].as_str().unwrap().to_owned(),
+    };
+    let agent_id = reg["agent_id"].as_str().unwrap().to_owned();
+    let (status, body) = c
+        .call(
+            Cred::Token(&token),
+            "post",
+            "/api/v1/agents",
+            "/api/v1/agents",
+            Some(&json!({ "host_uid": "" })),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_parameter")
+    );
+    let heartbeat = "/api/v1/agents/heartbeat";
+    let (status, hb) = c
+        .call(
+            Cred::Key(&agent_key),
+            "post",
+            heartbeat,
+            heartbeat,
+            Some(&json!({ "sent_ms": 1, "queued": 0 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{hb}");
+    assert_eq!(hb["agent_id"], agent_id.as_str());
+    let (status, body) = c
+        .call(
+            Cred::Key(&seed.a_all),
+            "post",
+            heartbeat,
+            heartbeat,
+            Some(&json!({ "sent_ms": 2 })),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "forbidden"),
+        "only agents' keys"
+    );
+    let reports = "/api/v1/agents/reports";
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let report = |created_ms: i64, host_uid: &str, digest: &str| {
+        json!({
+            "report_id": "r-1",
+            "created_ms": created_ms,
+            "host": { "uid": host_uid, "name": "node-1", "private_ip": "10.0.0.5", "os_type": "linux" },
+            "images": [{ "name": "nginx", "tag": "1.25", "digest": digest, "size_bytes": 1000,
+                         "updated_ms": 5, "image_type": "other_image", "runtime": "containerd" }],
+            "containers": [{ "id": "c1", "name": "web", "image": "nginx:1.25", "image_digest": digest,
+                             "status": "running", "created_ms": 4, "pod_uid": "pod-1" }],
+            "pods": [{ "uid": "pod-1", "name": "web-abc", "namespace": "default" }],
+            "scans": [],
+            "scan_failures": []
+        })
+    };
+    let (status, first) = c
+        .call(
+            Cred::Key(&agent_key),
+            "post",
+            reports,
+            reports,
+            Some(&report(1, "host-1", &digest)),
+        )
+        .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (first["duplicate"].as_bool(), first["images"].as_i64()),
+        (Some(false), Some(1))
+    );
+    // The same report id again (a resend; the body differs only so that its signature does).
+    let (status, again) = c
+        .call(
+            Cred::Key(&agent_key),
+            "post",
+            reports,
+            reports,
+            Some(&report(2, "host-1", &digest)),
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["duplicate"], true);
+    for (body, why) in [
+        (report(3, "host-2", &digest), "another host"),
+        (report(4, "host-1", "sha256:xyz"), "a malformed digest"),
+        (json!({ "report_id": "r-2" }), "no host"),
+    ] {
+        let (status, resp) = c
+            .call(Cred::Key(&agent_key), "post", reports, reports, Some(&body))
+            .await;
+        assert_eq!(
+            (status, code(&resp)),
+            (StatusCode::BAD_REQUEST, "invalid_parameter"),
+            "{why}: {resp}"
+        );
+    }
+    let (status, agents) = c
+        .call(
+            Cred::Token(&token),
+            "get",
+            "/api/v1/agents",
+            "/api/v1/agents",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{agents}");
+    let listed = &agents["agents"][0];
+    assert_eq!(listed["agent_id"], agent_id.as_str());
+    assert_eq!(listed["status"], "online");
+    assert_eq!(
+        listed["reports_received"], 1,
+        "a resend is not counted: {agents}"
+    );
+    assert_eq!(listed["heartbeats_received"], 1);
+    let (_, b_agents) = c
+        .call(
+            Cred::Token(&b_token),
+            "get",
+            "/api/v1/agents",
+            "/api/v1/agents",
+            None,
+        )
+        .await;
+    assert_eq!(
+        b_agents["agents"],
+        json!([]),
+        "tenant B sees none of A's agents"
+    );
+    let revoke_path = format!("/api/v1/agents/{agent_id}");
+    let (status, body) = c
+        .call(
+            Cred::Token(&b_token),
+            "delete",
+            "/api/v1/agents/{agent_id}",
+            &revoke_path,
+            None,
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, _) = c
+        .call(
+            Cred::Token(&token),
+            "delete",
+            "/api/v1/agents/{agent_id}",
+            &revoke_path,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = c
+        .call(
+            Cred::Key(&agent_key),
+            "post",
+            heartbeat,
+            heartbeat,
+            Some(&json!({ "sent_ms": 3 })),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated"),
+        "revoked"
+    );
+    let (_, agents) = c
+        .call(
+            Cred::Token(&token),
+            "get",
+            "/api/v1/agents",
+            "/api/v1/agents",
+            None,
+        )
+        .await;
+    assert_eq!(agents["agents"][0]["status"], "revoked");
+
     // The vulnerability database's status, against the archives' own record counts.
     let (status, body) = c.database_status(Cred::Nothing).await;
     assert_eq!(

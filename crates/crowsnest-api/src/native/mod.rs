@@ -1,6 +1,6 @@
 //! The native admin API under `/api/v1/`: what the cloud seeds do not cover (keys, the
 //! vulnerability database's status, scan tasks' progress and cancellation, VM image imports,
-//! sharing and usage, and later registries and agents), in Crowsnest's own JSON,
+//! sharing and usage, host agents), in Crowsnest's own JSON,
 //! described by the OpenAPI 3.1 document it serves at `/api/v1/openapi.json`.
 //!
 //! # Adding a resource
@@ -18,6 +18,7 @@
 //! `{code, message, request_id}` with a code from [`ERROR_CODES`]; every store call takes the
 //! caller's tenant, so another tenant's rows are neither visible nor changeable.
 
+pub mod agents;
 pub mod database;
 pub mod health;
 pub mod keys;
@@ -55,6 +56,7 @@ pub const RESOURCES: &[Resource] = &[
     database::RESOURCE,
     scan_tasks::RESOURCE,
     vm_images::RESOURCE,
+    agents::RESOURCE,
 ];
 
 /// The stable error codes of the native API. They never change meaning; new ones may be added.
