@@ -62,6 +62,8 @@ pub enum Command {
     /// VM disk images (raw, qcow2, vmdk): inspect, scan, import into the catalogue.
     #[command(subcommand)]
     Vm(VmCommand),
+    /// Run the host agent: report this host's images, containers and pods to a server.
+    Agent(crate::agent::AgentArgs),
 }
 
 /// Where the inventory store is.
@@ -87,6 +89,12 @@ pub struct ServeArgs {
     /// tenant. Default: DATA_DIR/vm-uploads.
     #[arg(long, env = "CROWSNEST_VM_UPLOAD_DIR")]
     pub vm_upload_dir: Option<PathBuf>,
+    /// The heartbeat interval asked of host agents, seconds.
+    #[arg(long, default_value_t = 30)]
+    pub agent_heartbeat_secs: u64,
+    /// A host agent with no heartbeat or report for this long is offline, seconds.
+    #[arg(long, default_value_t = 90)]
+    pub agent_offline_after_secs: u64,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,

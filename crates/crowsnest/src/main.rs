@@ -2,6 +2,7 @@
 //! the library crates; this crate only turns flags into calls and results into output and exit
 //! codes.
 
+mod agent;
 mod bench;
 mod cli;
 mod config;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         Command::Dev(command) => server::dev(&config, command),
         Command::Registry(command) => registry::run(&config, command),
         Command::Vm(command) => vm::run(&config, command),
+        Command::Agent(args) => agent::run(args),
     };
     match result {
         Ok(code) => code,

@@ -48,6 +48,10 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
                         .clone()
                         .unwrap_or_else(|| config.data_dir.join("vm-uploads")),
                 ),
+                agents: crowsnest_api::AgentSettings {
+                    heartbeat_interval_ms: secs_to_ms(args.agent_heartbeat_secs),
+                    offline_after_ms: secs_to_ms(args.agent_offline_after_secs),
+                },
                 ..crowsnest_api::Settings::default()
             },
             // The API confines each import (backing files included) to its directory.
@@ -66,6 +70,10 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     served.map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!("crowsnest API stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+fn secs_to_ms(secs: u64) -> i64 {
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (what service managers send).
