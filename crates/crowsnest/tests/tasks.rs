@@ -532,12 +532,11 @@ impl PrivatePostgres {
             .is_ok_and(|s| s.success())
     }
 
-    /// Stops the server at once (no checkpoint, as a crash or a restart would).
+    /// Stops the server: every client's connection is cut, as in an outage. Not `immediate`:
+    /// `.ci/postgres` runs with `synchronous_commit=off`, so an immediate stop loses the last
+    /// commits (a CI run lost the task row itself), which a real server would have kept.
     fn stop(&self) {
-        assert!(
-            self.pg_ctl(&["stop", "-m", "immediate", "-w"]),
-            "pg_ctl stop"
-        );
+        assert!(self.pg_ctl(&["stop", "-m", "fast", "-w"]), "pg_ctl stop");
     }
 
     fn start_again(&self) {
