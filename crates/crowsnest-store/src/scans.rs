@@ -301,19 +301,9 @@ impl Store {
             counts_from(&row, 0)
         })?;
         if let Some((row, scan)) = self.read(|tx| image_scan(tx, digest))? {
-            let now = now_ms();
-            let mut record = scan.unwrap_or(ScanRecord {
-                state: ScanState::Succeeded,
-                stage: String::new(),
-                progress: 100,
-                failure_code: String::new(),
+            let mut record = scan.unwrap_or_else(|| ScanRecord {
                 vul_count: vulns.total(),
-                baseline_count: 0,
-                malicious_count: 0,
-                alarm_count: 0,
-                severity: String::new(),
-                started_ms: Some(now),
-                finished_ms: Some(now),
+                ..stored_only_scan()
             });
             record.baseline_count = summary.unsafe_settings as i64;
             record.malicious_count = summary.malicious_files as i64;
@@ -378,20 +368,7 @@ impl Store {
         })?;
         let image_updated = match image {
             Some((row, scan)) => {
-                let now = now_ms();
-                let mut record = scan.unwrap_or(ScanRecord {
-                    state: ScanState::Succeeded,
-                    stage: String::new(),
-                    progress: 100,
-                    failure_code: String::new(),
-                    vul_count: 0,
-                    baseline_count: 0,
-                    malicious_count: 0,
-                    alarm_count: 0,
-                    severity: String::new(),
-                    started_ms: Some(now),
-                    finished_ms: Some(now),
-                });
+                let mut record = scan.unwrap_or_else(stored_only_scan);
                 record.vul_count = counts.total();
                 record.severity = worse_level(counts.level(), &risk_level).to_owned();
                 self.record_scan(row, &record)?;
@@ -429,6 +406,25 @@ impl Store {
                 image_updated,
             })
         })
+    }
+}
+
+/// The scan an image gets when its first counts come from a stored inventory (a re-match or
+/// stored risks) rather than from a scan of its own: succeeded now, counts filled by the caller.
+fn stored_only_scan() -> ScanRecord {
+    let now = now_ms();
+    ScanRecord {
+        state: ScanState::Succeeded,
+        stage: String::new(),
+        progress: 100,
+        failure_code: String::new(),
+        vul_count: 0,
+        baseline_count: 0,
+        malicious_count: 0,
+        alarm_count: 0,
+        severity: String::new(),
+        started_ms: Some(now),
+        finished_ms: Some(now),
     }
 }
 
