@@ -82,6 +82,9 @@ pub struct Settings {
     pub vm_upload_dir: Option<PathBuf>,
     /// Host agents' timing.
     pub agents: AgentSettings,
+    /// The key that seals registry passwords (`registry.key` in the data directory); without
+    /// it the registries endpoints cannot store a password or sync one that has.
+    pub registry_key: Option<Arc<crowsnest_registry::ServerKey>>,
 }
 
 /// How the server judges host agents.

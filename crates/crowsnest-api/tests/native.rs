@@ -360,6 +360,9 @@ async fn native_api_endpoints_auth_and_openapi() {
             vulndb: Some(db),
             vm_import_dir: Some(imports.clone()),
             vm_upload_dir: Some(dir.path().join("uploads")),
+            registry_key: Some(std::sync::Arc::new(
+                crowsnest_registry::ServerKey::load_or_create(dir.path()).unwrap(),
+            )),
             ..Settings::default()
         },
         std::sync::Arc::new(vm::VmReader),
@@ -1149,6 +1152,21 @@ async fn native_api_endpoints_auth_and_openapi() {
     assert_eq!(withdrawn["IsPublic"], false);
     assert!(!ecs_ids(&ecs_b(vec![]).await).contains(&uefi));
 
+    // Registries, against a real docker-registry with htpasswd auth (absent locally without
+    // docker-registry, skopeo and htpasswd; required under CI).
+    let registry = tokio::task::spawn_blocking(|| {
+        let registry = crowsnest_testkit::registry::TestRegistry::start()?;
+        let image = crowsnest_testkit::registry::docker_archive("images/alpine-310.tar.gz");
+        registry.push(&image, "team/alpine:3.10", &[]);
+        registry.push(&image, "other/alpine:1", &[]);
+        Some(registry)
+    })
+    .await
+    .unwrap();
+    if let Some(registry) = &registry {
+        registries(&mut c, &server, &token, &b_token, registry).await;
+    }
+
     // Wrong routes and methods answer in the same envelope.
     let (status, body) = c
         .call(
@@ -1172,6 +1190,9 @@ async fn native_api_endpoints_auth_and_openapi() {
     // Every documented operation was exercised, and the validator accepts the document and
     // every response above.
     for (path, item) in document["paths"].as_object().unwrap() {
+        if registry.is_none() && path.starts_with("/api/v1/registries") {
+            continue;
+        }
         for method in item.as_object().unwrap().keys() {
             assert!(
                 c.samples
@@ -1204,6 +1225,259 @@ async fn native_api_endpoints_auth_and_openapi() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["errors"], json!([]), "{report}");
     assert_eq!(report["checked"], c.samples.len(), "{report}");
+}
+
+/// The registries resource: add (password sealed, never returned), tenant isolation, bad
+/// bodies, sync against the real registry (first and incremental), a wrong password ending in
+/// `sync_failed` with `authentication_failed`, update, delete.
+async fn registries(
+    c: &mut Client<'_>,
+    server: &TestServer,
+    token: &str,
+    b_token: &str,
+    registry: &crowsnest_testkit::registry::TestRegistry,
+) {
+    use crowsnest_testkit::registry::{PASSWORD, USER};
+    const LIST: &str = "/api/v1/registries";
+    const ONE: &str = "/api/v1/registries/{uid}";
+    const SYNC: &str = "/api/v1/registries/{uid}/sync";
+    let a = Cred::Token(token);
+    let url = format!("http://{}", registry.host());
+    let (status, added) = c
+        .call(
+            a,
+            "post",
+            LIST,
+            LIST,
+            Some(&json!({
+                "name": "local", "type": "harbor", "url": url, "username": USER,
+                "password": PASSWORD, "namespaces": ["team"], "region": "cn-north-4"
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["uid"], "local");
+    assert_eq!(added["has_password"], true);
+    assert_eq!(added["latest_sync_ms"], 0);
+    assert!(!added.to_string().contains(PASSWORD), "{added}");
+    // Stored sealed: not the password, and it opens with the server key to the password.
+    let store = server.store.clone();
+    let tenant = server.seed.a;
+    let stored = tokio::task::spawn_blocking(move || {
+        store.registry_connection(tenant, "local").unwrap().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!stored.secret_sealed.contains(PASSWORD));
+    let (status, again) = c
+        .call(
+            a,
+            "post",
+            LIST,
+            LIST,
+            Some(&json!({ "name": "local", "url": url })),
+        )
+        .await;
+    assert_eq!((status, code(&again)), (StatusCode::CONFLICT, "conflict"));
+    for (body, why) in [
+        (
+            json!({ "name": "x", "url": url, "type": "dockerhub2" }),
+            "an unknown type",
+        ),
+        (json!({ "name": "x", "url": "ftp://host" }), "not http(s)"),
+        (json!({ "name": "x" }), "no url"),
+        (
+            json!({ "name": "x", "url": url, "pasword": "p" }),
+            "a misspelt field",
+        ),
+        (
+            json!({ "name": "x", "url": url, "uid": "a/b" }),
+            "a uid with a slash",
+        ),
+        (json!({ "name": "", "url": url }), "an empty name"),
+    ] {
+        let (status, resp) = c.call(a, "post", LIST, LIST, Some(&body)).await;
+        assert_eq!(status, 400, "{why}: {resp}");
+        assert_eq!(code(&resp), native::CODE_INVALID_PARAMETER, "{why}");
+    }
+    // Tenant B sees none of it.
+    let (status, b_list) = c.call(Cred::Token(b_token), "get", LIST, LIST, None).await;
+    assert_eq!(
+        (status, b_list["registries"].clone()),
+        (StatusCode::OK, json!([]))
+    );
+    let (status, body) = c
+        .call(
+            Cred::Token(b_token),
+            "get",
+            ONE,
+            "/api/v1/registries/local",
+            None,
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, body) = c
+        .call(
+            Cred::Token(b_token),
+            "post",
+            SYNC,
+            "/api/v1/registries/local/sync",
+            None,
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+
+    // A sync: the namespace filter keeps team/alpine only; a second one changes nothing.
+    let (status, report) = c
+        .call(a, "post", SYNC, "/api/v1/registries/local/sync", None)
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (
+            report["repositories"].clone(),
+            report["tags"].clone(),
+            report["changed_tags"].clone()
+        ),
+        (json!(1), json!(1), json!(1)),
+        "{report}"
+    );
+    let store = server.store.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        store
+            .placements(
+                tenant,
+                &crowsnest_store::PlacementQuery {
+                    filter: crowsnest_store::Filter::Eq(
+                        crowsnest_store::Field::RegistryName,
+                        "local".into(),
+                    ),
+                    order: crowsnest_store::PlacementOrder::Id,
+                    offset: 0,
+                    limit: 10,
+                },
+            )
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(
+        (
+            found.rows[0].namespace.as_str(),
+            found.rows[0].repo_name.as_str(),
+            found.rows[0].tag.as_str()
+        ),
+        ("team", "alpine", "3.10")
+    );
+    let (status, report) = c
+        .call(a, "post", SYNC, "/api/v1/registries/local/sync", None)
+        .await;
+    assert_eq!(
+        (status, report["changed_tags"].clone()),
+        (StatusCode::OK, json!(0)),
+        "{report}"
+    );
+    let (status, got) = c
+        .call(a, "get", ONE, "/api/v1/registries/local", None)
+        .await;
+    assert_eq!(status, 200, "{got}");
+    assert!(got["latest_sync_ms"].as_i64().unwrap() > 0, "{got}");
+    assert_eq!(got["latest_sync_error"], "");
+
+    // A wrong password: the sync fails with the registry's code and the record says so.
+    let (status, changed) = c
+        .call(
+            a,
+            "patch",
+            ONE,
+            "/api/v1/registries/local",
+            Some(&json!({ "password": "wrong", "namespaces": ["team", "other"] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["namespaces"], json!(["team", "other"]));
+    assert_eq!(changed["type"], "harbor", "absent fields are kept");
+    let (status, body) = c
+        .call(a, "post", SYNC, "/api/v1/registries/local/sync", None)
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_GATEWAY, "sync_failed")
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("authentication_failed"),
+        "{body}"
+    );
+    let (_, got) = c
+        .call(a, "get", ONE, "/api/v1/registries/local", None)
+        .await;
+    assert!(
+        got["latest_sync_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("authentication_failed"),
+        "{got}"
+    );
+    let (status, body) = c
+        .call(
+            a,
+            "patch",
+            ONE,
+            "/api/v1/registries/local",
+            Some(&json!({ "uid": "renamed" })),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_parameter")
+    );
+    let (status, _) = c
+        .call(
+            a,
+            "patch",
+            ONE,
+            "/api/v1/registries/local",
+            Some(&json!({ "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, report) = c
+        .call(a, "post", SYNC, "/api/v1/registries/local/sync", None)
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (
+            report["repositories"].clone(),
+            report["changed_tags"].clone()
+        ),
+        (json!(2), json!(1))
+    );
+
+    let (status, list) = c.call(a, "get", LIST, LIST, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["registries"].as_array().unwrap().len(), 1, "{list}");
+    assert!(!list.to_string().contains(PASSWORD));
+    let (status, body) = c
+        .call(
+            Cred::Token(b_token),
+            "delete",
+            ONE,
+            "/api/v1/registries/local",
+            None,
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, _) = c
+        .call(a, "delete", ONE, "/api/v1/registries/local", None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = c
+        .call(a, "get", ONE, "/api/v1/registries/local", None)
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

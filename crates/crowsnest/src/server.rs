@@ -25,6 +25,9 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    // The key that seals registry passwords, shared with `crowsnest registry add`.
+    let registry_key = crowsnest_registry::ServerKey::load_or_create(&config.data_dir)
+        .map_err(|e| crate::coded(e.code(), &e))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -52,6 +55,7 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
                     heartbeat_interval_ms: secs_to_ms(args.agent_heartbeat_secs),
                     offline_after_ms: secs_to_ms(args.agent_offline_after_secs),
                 },
+                registry_key: Some(std::sync::Arc::new(registry_key)),
                 ..crowsnest_api::Settings::default()
             },
             // The API confines each import (backing files included) to its directory.

@@ -1,6 +1,6 @@
 //! The native admin API under `/api/v1/`: what the cloud seeds do not cover (keys, the
 //! vulnerability database's status, scan tasks' progress and cancellation, VM image imports,
-//! sharing and usage, host agents), in Crowsnest's own JSON,
+//! sharing and usage, host agents, registries), in Crowsnest's own JSON,
 //! described by the OpenAPI 3.1 document it serves at `/api/v1/openapi.json`.
 //!
 //! # Adding a resource
@@ -23,6 +23,7 @@ pub mod database;
 pub mod health;
 pub mod keys;
 pub mod openapi;
+pub mod registries;
 pub mod scan_tasks;
 pub mod vm_images;
 
@@ -57,6 +58,7 @@ pub const RESOURCES: &[Resource] = &[
     scan_tasks::RESOURCE,
     vm_images::RESOURCE,
     agents::RESOURCE,
+    registries::RESOURCE,
 ];
 
 /// The stable error codes of the native API. They never change meaning; new ones may be added.
@@ -71,6 +73,7 @@ pub const ERROR_CODES: &[&str] = &[
     CODE_STORE_UNAVAILABLE,
     CODE_INTERNAL,
     CODE_TOO_MANY_REQUESTS,
+    CODE_SYNC_FAILED,
 ];
 
 /// 400: a parameter or the body is malformed, out of range or not allowed.
@@ -93,6 +96,9 @@ pub const CODE_STORE_UNAVAILABLE: &str = "store_unavailable";
 pub const CODE_INTERNAL: &str = "internal";
 /// 429: the server is already doing as much of this as it will at once (VM imports).
 pub const CODE_TOO_MANY_REQUESTS: &str = "too_many_requests";
+/// 502: a registry sync could not complete; the message starts with the registry's failure
+/// code (`authentication_failed`, `download_failed`, `get_detail_info_not_found`, ...).
+pub const CODE_SYNC_FAILED: &str = "sync_failed";
 
 /// The largest request body the native API reads.
 const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -75,6 +75,7 @@ pub fn document() -> Value {
                 "NotFound": error_response("No such object in the caller's tenant (`not_found`)."),
                 "Conflict": error_response("The object's state does not allow the action (`conflict`)."),
                 "TooManyRequests": error_response("The server is doing as much of this as it will at once (`too_many_requests`); try again later."),
+                "SyncFailed": error_response("The registry refused the credentials, could not be reached or answered wrongly (`sync_failed`; the message starts with the failure code)."),
                 "StoreUnavailable": error_response("The store did not answer (`store_unavailable`)."),
                 "Internal": error_response("An internal failure (`internal`); the details are in the server's log.")
             }
