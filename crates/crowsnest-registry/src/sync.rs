@@ -19,8 +19,8 @@ use crowsnest_image::{ImageError, Limits};
 use crowsnest_model::Digest;
 use crowsnest_scan::ScanOutput;
 use crowsnest_store::{
-    NewImage, NewRepository, NewTag, RegistryConnection, ScanRecord, ScanState, Store, SyncEnd,
-    SyncedTag, TenantId,
+    NewImage, NewRepository, NewTag, RegistryConnection, ScanRecord, Store, SyncEnd, SyncedTag,
+    TenantId,
 };
 use serde::Deserialize;
 
@@ -529,19 +529,7 @@ fn parse_rfc3339_ms(text: &str) -> Option<i64> {
 }
 
 fn failed_scan(code: &str, now: i64) -> ScanRecord {
-    ScanRecord {
-        state: ScanState::Failed,
-        stage: String::new(),
-        progress: 100,
-        failure_code: code.to_owned(),
-        vul_count: 0,
-        baseline_count: 0,
-        malicious_count: 0,
-        alarm_count: 0,
-        severity: String::new(),
-        started_ms: Some(now),
-        finished_ms: Some(now),
-    }
+    ScanRecord::failed(code, now)
 }
 
 /// What the caller found in one scanned image: its matcher's vulnerabilities and the risk
@@ -678,10 +666,6 @@ pub fn scan_unscanned(
 
 fn succeeded_scan(counts: &ScanCounts, started: i64, now: i64) -> ScanRecord {
     ScanRecord {
-        state: ScanState::Succeeded,
-        stage: String::new(),
-        progress: 100,
-        failure_code: String::new(),
         vul_count: counts.vul_count,
         baseline_count: counts.baseline_count,
         malicious_count: counts.malicious_count,
@@ -691,8 +675,7 @@ fn succeeded_scan(counts: &ScanCounts, started: i64, now: i64) -> ScanRecord {
         } else {
             counts.severity.clone()
         },
-        started_ms: Some(started),
-        finished_ms: Some(now),
+        ..ScanRecord::succeeded(started, now)
     }
 }
 

@@ -138,6 +138,35 @@ pub struct ScanRecord {
     pub finished_ms: Option<i64>,
 }
 
+impl ScanRecord {
+    /// A scan that succeeded between `started_ms` and `finished_ms`, with no findings yet: the
+    /// caller sets the counts and level it found.
+    pub fn succeeded(started_ms: i64, finished_ms: i64) -> ScanRecord {
+        ScanRecord {
+            state: ScanState::Succeeded,
+            stage: String::new(),
+            progress: 100,
+            failure_code: String::new(),
+            vul_count: 0,
+            baseline_count: 0,
+            malicious_count: 0,
+            alarm_count: 0,
+            severity: String::new(),
+            started_ms: Some(started_ms),
+            finished_ms: Some(finished_ms),
+        }
+    }
+
+    /// A scan that ended at `at_ms` with the failure `code` (Huawei's vocabulary).
+    pub fn failed(code: &str, at_ms: i64) -> ScanRecord {
+        ScanRecord {
+            state: ScanState::Failed,
+            failure_code: code.to_owned(),
+            ..ScanRecord::succeeded(at_ms, at_ms)
+        }
+    }
+}
+
 /// How placements are ordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum PlacementOrder {

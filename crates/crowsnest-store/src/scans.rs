@@ -413,19 +413,7 @@ impl Store {
 /// stored risks) rather than from a scan of its own: succeeded now, counts filled by the caller.
 fn stored_only_scan() -> ScanRecord {
     let now = now_ms();
-    ScanRecord {
-        state: ScanState::Succeeded,
-        stage: String::new(),
-        progress: 100,
-        failure_code: String::new(),
-        vul_count: 0,
-        baseline_count: 0,
-        malicious_count: 0,
-        alarm_count: 0,
-        severity: String::new(),
-        started_ms: Some(now),
-        finished_ms: Some(now),
-    }
+    ScanRecord::succeeded(now, now)
 }
 
 /// The worse of two of Huawei's levels (`Security` < `Low` < `Medium` < `High`); an empty or

@@ -44,8 +44,7 @@ use crowsnest_model::{Inventory, RiskKind};
 use crowsnest_registry::sync::{self, ScanPolicy};
 use crowsnest_registry::{ImageReference, ServerKey};
 use crowsnest_store::{
-    ClaimPolicy, ClaimedJob, JobEnd, JobEndRecorded, ScanRecord, ScanState, Store, StoreError,
-    VulnCounts,
+    ClaimPolicy, ClaimedJob, JobEnd, JobEndRecorded, ScanRecord, Store, StoreError, VulnCounts,
 };
 
 /// The scan engine version recorded with stored inventories; an inventory from another
@@ -702,33 +701,17 @@ fn add(total: &mut VulnCounts, c: &VulnCounts) {
 
 fn succeeded_scan(counts: &VulnCounts, started: i64, now: i64) -> ScanRecord {
     ScanRecord {
-        state: ScanState::Succeeded,
-        stage: String::new(),
-        progress: 100,
-        failure_code: String::new(),
         vul_count: counts.total(),
-        baseline_count: 0,
-        malicious_count: 0,
-        alarm_count: 0,
         severity: counts.level().to_owned(),
-        started_ms: Some(started),
-        finished_ms: Some(now),
+        ..ScanRecord::succeeded(started, now)
     }
 }
 
 fn failed_scan(code: &str, now: i64) -> ScanRecord {
+    // A job that failed never got far enough to report progress.
     ScanRecord {
-        state: ScanState::Failed,
-        stage: String::new(),
         progress: 0,
-        failure_code: code.to_owned(),
-        vul_count: 0,
-        baseline_count: 0,
-        malicious_count: 0,
-        alarm_count: 0,
-        severity: String::new(),
-        started_ms: Some(now),
-        finished_ms: Some(now),
+        ..ScanRecord::failed(code, now)
     }
 }
 

@@ -416,24 +416,21 @@ fn sync_command(config: &Config, args: SyncArgs) -> Result<ExitCode> {
                 }
                 store.save_risks(digest, &crowsnest_model::RiskKind::ALL, &output.risks)
             });
-        let risks = match stored {
-            Ok(summary) => summary,
-            Err(e) => {
-                eprintln!("warning: storing the scan of {digest}: {e}");
-                crowsnest_model::RiskSummary::derive(std::iter::empty(), &output.risks)
-            }
-        };
-        let level = crowsnest_model::RiskSummary::derive(
+        if let Err(e) = stored {
+            eprintln!("warning: storing the scan of {digest}: {e}");
+        }
+        // One summary gives the risk counts (what `save_risks` stored) and the level, which
+        // also weighs the vulnerabilities.
+        let summary = crowsnest_model::RiskSummary::derive(
             findings.iter().map(|f| f.severity),
             &output.risks,
-        )
-        .severity_level;
+        );
         ScanCounts {
             vul_count: vulns.total(),
-            baseline_count: risks.unsafe_settings as i64,
-            malicious_count: risks.malicious_files as i64,
-            alarm_count: risks.alarms as i64,
-            severity: level.as_str().to_owned(),
+            baseline_count: summary.unsafe_settings as i64,
+            malicious_count: summary.malicious_files as i64,
+            alarm_count: summary.alarms as i64,
+            severity: summary.severity_level.as_str().to_owned(),
         }
     };
     let risk = crowsnest_risk::RiskAnalyzers::new(&crowsnest_risk::RiskOptions::all())

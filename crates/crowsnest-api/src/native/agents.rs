@@ -19,7 +19,7 @@ use axum::Router;
 use crowsnest_model::Inventory;
 use crowsnest_store::{
     AgentRecord, ImageApp, NewAgent, NewContainer, NewHost, NewImage, NewLocalImage, NewPod,
-    ScanRecord, ScanState, StoreError, TenantId, VulnCounts,
+    ScanRecord, StoreError, TenantId, VulnCounts,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -521,22 +521,7 @@ fn apply(
             .map(ToString::to_string);
         let row = upsert_image(&scan.digest, config.as_deref())?;
         store
-            .record_scan(
-                row,
-                &ScanRecord {
-                    state: ScanState::Succeeded,
-                    stage: String::new(),
-                    progress: 100,
-                    failure_code: String::new(),
-                    vul_count: 0,
-                    baseline_count: 0,
-                    malicious_count: 0,
-                    alarm_count: 0,
-                    severity: String::new(),
-                    started_ms: Some(r.created_ms),
-                    finished_ms: Some(now),
-                },
-            )
+            .record_scan(row, &ScanRecord::succeeded(r.created_ms, now))
             .map_err(internal)?;
         store
             .set_component_count(row, scan.component_count.max(0))
@@ -569,17 +554,8 @@ fn apply(
             .record_scan(
                 row,
                 &ScanRecord {
-                    state: ScanState::Failed,
-                    stage: String::new(),
-                    progress: 100,
-                    failure_code: failure.code.clone(),
-                    vul_count: 0,
-                    baseline_count: 0,
-                    malicious_count: 0,
-                    alarm_count: 0,
-                    severity: String::new(),
                     started_ms: Some(r.created_ms),
-                    finished_ms: Some(now),
+                    ..ScanRecord::failed(&failure.code, now)
                 },
             )
             .map_err(internal)?;

@@ -174,6 +174,19 @@ impl Reply {
             body: Some(body),
         }
     }
+
+    /// 201 with `body` when the call `created` something, else 200 with it: the answer of an
+    /// idempotent "add" (sharing, usage) whose second call changes nothing.
+    pub fn created_or_ok(created: bool, body: Value) -> Reply {
+        Reply {
+            status: if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            body: Some(body),
+        }
+    }
 }
 
 impl IntoResponse for Reply {

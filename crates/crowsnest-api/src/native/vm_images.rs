@@ -702,14 +702,10 @@ async fn share(
             .store
             .share_vm_image_with(caller.tenant, &image_id, with)
             .map_err(|e| store_error(&image_id, e))?;
-        Ok(Reply {
-            status: if added {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            },
-            body: Some(shown(state, caller, &image_id)?),
-        })
+        Ok(Reply::created_or_ok(
+            added,
+            shown(state, caller, &image_id)?,
+        ))
     })
     .await
 }
@@ -829,14 +825,10 @@ async fn add_instance(
             .store
             .add_vm_image_instance(caller.tenant, &image_id, &b.instance_id)
             .map_err(|e| store_error(&image_id, e))?;
-        Ok(Reply {
-            status: if added {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            },
-            body: Some(shown(state, caller, &image_id)?),
-        })
+        Ok(Reply::created_or_ok(
+            added,
+            shown(state, caller, &image_id)?,
+        ))
     })
     .await
 }
