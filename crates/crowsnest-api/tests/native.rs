@@ -1295,6 +1295,10 @@ async fn registries(
             "a uid with a slash",
         ),
         (json!({ "name": "", "url": url }), "an empty name"),
+        (
+            json!({ "name": "x", "url": url, "schedule": "every day" }),
+            "a schedule that is not cron",
+        ),
     ] {
         let (status, resp) = c.call(a, "post", LIST, LIST, Some(&body)).await;
         assert_eq!(status, 400, "{why}: {resp}");
@@ -1397,6 +1401,60 @@ async fn registries(
     assert_eq!(status, 200, "{changed}");
     assert_eq!(changed["namespaces"], json!(["team", "other"]));
     assert_eq!(changed["type"], "harbor", "absent fields are kept");
+    assert_eq!(
+        (
+            changed["schedule"].as_str(),
+            changed["next_run_ms"].as_i64()
+        ),
+        (Some(""), Some(0))
+    );
+
+    // A cron schedule: stored with its next run (at 03:00 UTC, within a day), then removed.
+    let (status, scheduled) = c
+        .call(
+            a,
+            "patch",
+            ONE,
+            "/api/v1/registries/local",
+            Some(&json!({ "schedule": "0 3 * * *" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{scheduled}");
+    assert_eq!(scheduled["schedule"], "0 3 * * *");
+    let next = scheduled["next_run_ms"].as_i64().unwrap();
+    let now = crowsnest_store::now_ms();
+    assert!(next > now && next <= now + 86_400_000, "{scheduled}");
+    assert_eq!(next % 86_400_000, 3 * 3_600_000, "03:00 UTC: {scheduled}");
+    let (status, body) = c
+        .call(
+            a,
+            "patch",
+            ONE,
+            "/api/v1/registries/local",
+            Some(&json!({ "schedule": "61 * * * *" })),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_parameter")
+    );
+    let (status, unscheduled) = c
+        .call(
+            a,
+            "patch",
+            ONE,
+            "/api/v1/registries/local",
+            Some(&json!({ "schedule": "" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{unscheduled}");
+    assert_eq!(
+        (
+            unscheduled["schedule"].as_str(),
+            unscheduled["next_run_ms"].as_i64()
+        ),
+        (Some(""), Some(0))
+    );
     let (status, body) = c
         .call(a, "post", SYNC, "/api/v1/registries/local/sync", None)
         .await;

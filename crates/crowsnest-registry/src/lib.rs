@@ -10,6 +10,7 @@
 //! - [`fetcher`]: the [`crowsnest_image::RemoteFetcher`] that lets the scan engine stream layers
 //!   straight from a registry (nothing written to disk), and the mapping of failures onto the
 //!   seed's `scan_failed_code` vocabulary.
+//! - [`schedule`]: cron expressions of scheduled syncs (parsing, the next run in UTC).
 //! - [`sealed`]: credentials encrypted at rest under the server key in the data directory.
 //! - [`sync`]: enumerates a registry (catalog or configured repositories, namespace filters),
 //!   records repositories, tags, digests, sizes, multi-arch children and `latest_version` in
@@ -24,6 +25,7 @@ pub mod client;
 mod error;
 pub mod fetcher;
 pub mod reference;
+pub mod schedule;
 pub mod sealed;
 pub mod sync;
 

@@ -148,6 +148,74 @@ fn wrong_or_missing_credentials_are_authentication_failed() {
     }
 }
 
+/// A registry with `auth: token` sends every client to a separate token service (a real one,
+/// started by the test, whose signing certificate the registry trusts): the client follows the
+/// Bearer challenge, fetches a token per scope with the user's credentials, and pulls and scans
+/// as with Basic auth; a wrong or missing password is refused by the token service and ends
+/// `authentication_failed`.
+#[test]
+fn a_token_auth_registry_is_reached_through_the_bearer_challenge() {
+    let Some(registry) = TestRegistry::start_with_token_auth() else {
+        return;
+    };
+    // skopeo goes through the same token service to push.
+    registry.push(&alpine("310"), "library/alpine:3.10", &[]);
+    let tokens = registry.token_server().unwrap();
+    let pushed_with = tokens.issued();
+    assert!(pushed_with > 0, "skopeo pushed with tokens");
+
+    let client = client(&registry);
+    client.ping().unwrap();
+    assert_eq!(
+        client.catalog().unwrap().expect("a catalog"),
+        vec!["library/alpine"]
+    );
+    assert_eq!(client.tags("library/alpine").unwrap(), vec!["3.10"]);
+    let source = open_image(
+        Arc::clone(&client),
+        &reference(&registry, "library/alpine:3.10"),
+        &Limits::default(),
+        &SourceOptions::default(),
+    )
+    .unwrap();
+    let scanned = Scanner::new(Limits::default())
+        .scan_source(source.as_ref(), &mut |_| {})
+        .unwrap();
+    let from_disk = Scanner::new(Limits::default())
+        .scan_image(
+            crowsnest_testkit::registry::docker_archive("images/alpine-310.tar.gz")
+                .trim_start_matches("docker-archive:"),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert!(!scanned.packages.is_empty());
+    assert_eq!(scanned.packages, from_disk.packages);
+    // Ping, catalog, tags and the pull each needed a token of their own scope.
+    assert!(
+        tokens.issued() >= pushed_with + 3,
+        "tokens issued: {} (push used {pushed_with})",
+        tokens.issued()
+    );
+    assert_eq!(tokens.refused(), 0);
+
+    for password in [Some("wrong"), None] {
+        let refused = tokens.refused();
+        let client = Arc::new(RegistryClient::new(&registry.host(), options(password)).unwrap());
+        let err = client.ping().unwrap_err();
+        assert_eq!(err.code(), "authentication_failed", "{err}");
+        let err = open_image(
+            client,
+            &reference(&registry, "library/alpine:3.10"),
+            &Limits::default(),
+            &SourceOptions::default(),
+        )
+        .err()
+        .expect("no image without the right password");
+        assert_eq!(failure_code(&err), "authentication_failed", "{err}");
+        assert!(tokens.refused() > refused, "the token service refused it");
+    }
+}
+
 #[test]
 fn a_missing_tag_or_repository_is_get_detail_info_not_found() {
     let Some(registry) = TestRegistry::start() else {

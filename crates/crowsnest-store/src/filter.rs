@@ -12,6 +12,8 @@ pub enum Field {
     RegistryType,
     /// Registry name.
     RegistryName,
+    /// The registry's external id (what `crowsnest registry add --uid` set).
+    RegistryUid,
     /// Region of the registry.
     RegionId,
     /// Managed-registry instance id.
@@ -76,6 +78,7 @@ impl Field {
         match self {
             Field::RegistryType => "g.registry_type",
             Field::RegistryName => "g.name",
+            Field::RegistryUid => "g.uid",
             Field::RegionId => "g.region_id",
             Field::InstanceId => "g.instance_id",
             Field::InstanceName => "g.instance_name",

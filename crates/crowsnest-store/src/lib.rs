@@ -176,6 +176,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_vm_image_instances.sql"),
     include_str!("../migrations/0010_list_generation.sql"),
     include_str!("../migrations/0011_agents.sql"),
+    include_str!("../migrations/0012_registry_schedules.sql"),
+    include_str!("../migrations/0013_critical_findings.sql"),
 ];
 
 /// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,

@@ -28,6 +28,11 @@ pub struct NewRegistryConnection {
     pub insecure_tls: bool,
     /// Extra CA certificate (PEM), '' for none.
     pub ca_cert_pem: String,
+    /// Cron expression of scheduled syncs ('' for none); the caller has checked it.
+    pub schedule: String,
+    /// When the first scheduled run is due, ms (0 for none): the caller computes it from
+    /// `schedule`, which this crate does not parse.
+    pub next_run_ms: i64,
 }
 
 /// A connected registry as stored.
@@ -69,6 +74,14 @@ pub struct RegistryConnection {
     pub latest_sync_error: String,
     /// When the registry was added, ms.
     pub created_ms: i64,
+    /// Cron expression of scheduled syncs ('' for none).
+    pub schedule: String,
+    /// When the next scheduled run is due, ms (0 for none).
+    pub next_run_ms: i64,
+    /// When the latest scheduled run was claimed, ms (0 for never).
+    pub last_run_ms: i64,
+    /// The owning tenant.
+    pub tenant: TenantId,
 }
 
 /// A tag a previous sync recorded.
@@ -125,7 +138,7 @@ pub struct UnscannedImage {
 const CONNECTION_COLUMNS: &str = "g.id, g.uid, g.name, g.registry_type, g.region_id, \
     g.instance_id, g.instance_name, g.instance_url, c.url, c.username, c.secret_sealed, \
     c.namespace_filters, c.repositories, c.insecure_tls, c.ca_cert_pem, c.latest_sync_ms, \
-    c.latest_sync_error, g.created_ms";
+    c.latest_sync_error, g.created_ms, c.schedule, c.next_run_ms, c.last_run_ms, g.tenant_id";
 
 fn connection_from(row: &Row) -> Result<RegistryConnection, StoreError> {
     let list = |i: usize| -> Result<Vec<String>, StoreError> {
@@ -151,6 +164,10 @@ fn connection_from(row: &Row) -> Result<RegistryConnection, StoreError> {
         latest_sync_ms: row.int(15)?,
         latest_sync_error: row.text(16)?,
         created_ms: row.int(17)?,
+        schedule: row.text(18)?,
+        next_run_ms: row.int(19)?,
+        last_run_ms: row.int(20)?,
+        tenant: TenantId(row.int(21)?),
     })
 }
 
@@ -219,13 +236,14 @@ impl Store {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO registry_connections (registry_id, url, username, secret_sealed, \
-                 namespace_filters, repositories, insecure_tls, ca_cert_pem) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 namespace_filters, repositories, insecure_tls, ca_cert_pem, schedule, \
+                 next_run_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (registry_id) DO UPDATE SET url = excluded.url, \
                  username = excluded.username, secret_sealed = excluded.secret_sealed, \
                  namespace_filters = excluded.namespace_filters, \
                  repositories = excluded.repositories, insecure_tls = excluded.insecure_tls, \
-                 ca_cert_pem = excluded.ca_cert_pem",
+                 ca_cert_pem = excluded.ca_cert_pem, schedule = excluded.schedule, \
+                 next_run_ms = excluded.next_run_ms",
                 &[
                     id.into(),
                     new.url.as_str().into(),
@@ -235,6 +253,8 @@ impl Store {
                     repositories.into(),
                     new.insecure_tls.into(),
                     new.ca_cert_pem.as_str().into(),
+                    new.schedule.as_str().into(),
+                    new.next_run_ms.into(),
                 ],
             )?;
             Ok(id)
@@ -450,6 +470,81 @@ impl Store {
                 });
             }
             Ok(out)
+        })
+    }
+}
+
+/// Scheduled runs: which registries are due, and claiming a run exactly once.
+impl Store {
+    /// Every tenant's registries with a schedule whose next run is due at `now_ms`, the
+    /// longest overdue first.
+    pub fn due_registry_runs(&self, now_ms: i64) -> Result<Vec<RegistryConnection>, StoreError> {
+        self.read(|tx| {
+            tx.query(
+                &format!(
+                    "SELECT {CONNECTION_COLUMNS} FROM registries g \
+                     JOIN registry_connections c ON c.registry_id = g.id \
+                     WHERE c.schedule <> '' AND c.next_run_ms > 0 AND c.next_run_ms <= $1 \
+                     ORDER BY c.next_run_ms, g.id"
+                ),
+                &[now_ms.into()],
+            )?
+            .iter()
+            .map(connection_from)
+            .collect()
+        })
+    }
+
+    /// Claims the run of `registry` that was due at `due_ms`, moving its next run to
+    /// `next_ms` (0 for none). True only for the one caller whose update found `due_ms` still
+    /// stored: servers sharing the store that read the same due run race on this conditional
+    /// update, and every loser sees a changed `next_run_ms` and skips the run.
+    pub fn claim_registry_run(
+        &self,
+        registry: i64,
+        due_ms: i64,
+        next_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE registry_connections SET next_run_ms = $3, last_run_ms = $4 \
+                 WHERE registry_id = $1 AND next_run_ms = $2 AND schedule <> ''",
+                &[
+                    registry.into(),
+                    due_ms.into(),
+                    next_ms.into(),
+                    now_ms.into(),
+                ],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// Images placed in `tenant`'s registry that have no scan yet and no job waiting or
+    /// running for their digest: what a scheduled run queues a scan task for (a digest an
+    /// earlier run already queued is not queued again while that job is pending).
+    pub fn registry_images_to_schedule(
+        &self,
+        tenant: TenantId,
+        registry: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.read(|tx| {
+            tx.query(
+                "SELECT DISTINCT i.digest \
+                 FROM image_tags t JOIN repositories r ON r.id = t.repository_id \
+                 JOIN images i ON i.id = t.image \
+                 LEFT JOIN image_scans s ON s.image = i.id \
+                 WHERE r.tenant_id = $1 AND r.registry_id = $2 AND s.image IS NULL \
+                 AND t.scannable = 1 \
+                 AND NOT EXISTS (SELECT 1 FROM scan_jobs j WHERE j.tenant_id = $1 \
+                 AND j.digest = i.digest AND j.state IN ('queued', 'running')) \
+                 ORDER BY i.digest",
+                &[tenant.0.into(), registry.into()],
+            )?
+            .iter()
+            .map(|row| row.text(0))
+            .collect()
         })
     }
 }

@@ -469,3 +469,86 @@ fn image_scan(
         .transpose()?;
     Ok(Some((row, scan)))
 }
+
+/// New critical findings: what announcing them needs.
+impl Store {
+    /// Records that the latest match of `digest` has the CRITICAL findings `ids` (duplicates
+    /// ignored) and returns those it did not have at the previous match, sorted. Findings no
+    /// longer present are forgotten, so one that returns later is new again. Each new id is
+    /// returned to exactly one caller even when several match the digest at once: the row's
+    /// primary key decides, and only the insert that created it counts.
+    pub fn record_critical_findings(
+        &self,
+        digest: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        self.write(|tx| {
+            let known = tx.query(
+                "SELECT finding_id FROM critical_findings WHERE digest = $1",
+                &[digest.into()],
+            )?;
+            for row in &known {
+                let id = row.text(0)?;
+                if ids.binary_search(&id.as_str()).is_err() {
+                    tx.execute(
+                        "DELETE FROM critical_findings WHERE digest = $1 AND finding_id = $2",
+                        &[digest.into(), id.into()],
+                    )?;
+                }
+            }
+            let now = now_ms();
+            let mut new = Vec::new();
+            for id in &ids {
+                let inserted = tx.execute(
+                    "INSERT INTO critical_findings (digest, finding_id, first_seen_ms) \
+                     VALUES ($1, $2, $3) ON CONFLICT (digest, finding_id) DO NOTHING",
+                    &[digest.into(), (*id).into(), now.into()],
+                )?;
+                if inserted == 1 {
+                    new.push((*id).to_owned());
+                }
+            }
+            Ok(new)
+        })
+    }
+
+    /// Where `digest` is placed, as `HOST/REPOSITORY:TAG` (the host of the registry's
+    /// connection URL, else the registry's uid), across tenants, sorted and distinct; also the
+    /// places of a multi-arch index that lists `digest` as a child.
+    pub fn image_names(&self, digest: &str) -> Result<Vec<String>, StoreError> {
+        let rows = self.read(|tx| {
+            tx.query(
+                "SELECT g.uid, COALESCE(c.url, ''), r.namespace, r.name, t.tag \
+                 FROM images i JOIN image_tags t ON t.image = i.id \
+                 JOIN repositories r ON r.id = t.repository_id \
+                 JOIN registries g ON g.id = r.registry_id \
+                 LEFT JOIN registry_connections c ON c.registry_id = g.id \
+                 WHERE i.digest = $1 OR i.id IN (SELECT a.index_image FROM image_children a \
+                 JOIN images ci ON ci.id = a.child_image WHERE ci.digest = $1)",
+                &[digest.into()],
+            )
+        })?;
+        let mut names = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (uid, url) = (row.text(0)?, row.text(1)?);
+            let host = url
+                .split_once("://")
+                .map_or(url.as_str(), |(_, h)| h)
+                .trim_end_matches('/');
+            let host = if host.is_empty() { uid.as_str() } else { host };
+            let (namespace, name) = (row.text(2)?, row.text(3)?);
+            let repository = if namespace.is_empty() {
+                name
+            } else {
+                format!("{namespace}/{name}")
+            };
+            names.push(format!("{host}/{repository}:{}", row.text(4)?));
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+}

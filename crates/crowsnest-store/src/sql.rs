@@ -219,6 +219,8 @@ const NOT_INVENTORY: &[&str] = &[
     // Agents' heartbeats and report ids (a report's inventory writes still bump).
     "agents",
     "agent_reports",
+    // Which critical findings were already announced; no list shows it.
+    "critical_findings",
 ];
 
 /// Whether `sql` may change inventory data: any statement that is not a plain query, except

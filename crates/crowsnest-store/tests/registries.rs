@@ -1,6 +1,7 @@
 //! Connected registries on both engines: records round-trip, other tenants see nothing, the
 //! end of a sync removes vanished tags and repositories (keeping the placement counts right)
-//! and moves `latest_version`, and removing a registry removes its placements.
+//! and moves `latest_version`, and removing a registry removes its placements; a scheduled
+//! run is claimed by exactly one of several racing callers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[macro_use]
@@ -72,6 +73,7 @@ fn registry_connections_sync_edits_and_removal(db: &TestDb) {
                 repositories: vec!["acme/shop".into()],
                 insecure_tls: true,
                 ca_cert_pem: String::new(),
+                ..NewRegistryConnection::default()
             },
         )
         .unwrap();
@@ -184,3 +186,70 @@ fn registry_connections_sync_edits_and_removal(db: &TestDb) {
 }
 
 on_both_engines!(registry_connections_sync_edits_and_removal);
+
+/// Servers sharing a store race to claim a due run: exactly one claim wins, whatever the
+/// interleaving, and the run moves to the next time the winner computed.
+fn scheduled_run_is_claimed_once(db: &TestDb) {
+    let store = db.open();
+    let t = tenant(&store, "a");
+    let id = store
+        .add_registry_connection(
+            t,
+            &NewRegistryConnection {
+                registry: NewRegistry {
+                    uid: "sched".into(),
+                    name: "Scheduled".into(),
+                    registry_type: "generic".into(),
+                    ..NewRegistry::default()
+                },
+                url: "http://127.0.0.1:1".into(),
+                schedule: "* * * * * *".into(),
+                next_run_ms: 5_000,
+                ..NewRegistryConnection::default()
+            },
+        )
+        .unwrap();
+    // Another registry without a schedule is never due.
+    store
+        .add_registry_connection(
+            t,
+            &NewRegistryConnection {
+                registry: NewRegistry {
+                    uid: "plain".into(),
+                    name: "Plain".into(),
+                    registry_type: "generic".into(),
+                    ..NewRegistry::default()
+                },
+                url: "http://127.0.0.1:2".into(),
+                ..NewRegistryConnection::default()
+            },
+        )
+        .unwrap();
+    assert!(store.due_registry_runs(4_999).unwrap().is_empty());
+    let due = store.due_registry_runs(5_000).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].id, due[0].tenant), (id, t));
+    assert_eq!(due[0].schedule, "* * * * * *");
+
+    // Eight threads, each with its own connection where the engine allows, claim the same run.
+    let wins: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                scope.spawn(move || {
+                    usize::from(store.claim_registry_run(id, 5_000, 6_000, 5_100).unwrap())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(wins, 1, "exactly one claim of a due run wins");
+    let after = store.registry_connection(t, "sched").unwrap().unwrap();
+    assert_eq!((after.next_run_ms, after.last_run_ms), (6_000, 5_100));
+    assert!(store.due_registry_runs(5_999).unwrap().is_empty());
+    // A stale reader's claim of the old run changes nothing.
+    assert!(!store.claim_registry_run(id, 5_000, 7_000, 5_200).unwrap());
+    assert!(store.claim_registry_run(id, 6_000, 7_000, 6_000).unwrap());
+}
+
+on_both_engines!(scheduled_run_is_claimed_once);

@@ -299,3 +299,132 @@ fn stored_inventories_round_trip_and_rematch(db: &TestDb) {
 }
 
 on_both_engines!(stored_inventories_round_trip_and_rematch);
+
+/// A digest's critical findings: the first record reports all as new, a repeat reports
+/// nothing, a new id alone is new, a vanished id is forgotten (and new again if it returns),
+/// and matchers racing on one digest see each new id exactly once between them. Names come
+/// from the digest's placements.
+fn critical_findings_are_new_once(db: &TestDb) {
+    let store = db.open();
+    let d = digest(7);
+    let ids = |v: &[&str]| -> Vec<String> { v.iter().map(|s| (*s).to_owned()).collect() };
+    assert_eq!(
+        store
+            .record_critical_findings(&d, &ids(&["CVE-2", "CVE-1", "CVE-2"]))
+            .unwrap(),
+        ids(&["CVE-1", "CVE-2"])
+    );
+    assert!(store
+        .record_critical_findings(&d, &ids(&["CVE-1", "CVE-2"]))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .record_critical_findings(&d, &ids(&["CVE-1", "CVE-2", "CVE-3"]))
+            .unwrap(),
+        ids(&["CVE-3"])
+    );
+    assert!(store
+        .record_critical_findings(&d, &ids(&["CVE-3"]))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .record_critical_findings(&d, &ids(&["CVE-1", "CVE-3"]))
+            .unwrap(),
+        ids(&["CVE-1"]),
+        "a finding that went away and came back is new again"
+    );
+    // Another digest keeps its own set.
+    assert_eq!(
+        store
+            .record_critical_findings(&digest(8), &ids(&["CVE-1"]))
+            .unwrap(),
+        ids(&["CVE-1"])
+    );
+
+    let racing: Vec<String> = (0..20).map(|n| format!("GHSA-{n}")).collect();
+    let seen: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let store = store.clone();
+                let racing = racing.clone();
+                scope.spawn(move || store.record_critical_findings(&digest(9), &racing).unwrap())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let mut sorted = seen.clone();
+    sorted.sort();
+    let mut expected = racing.clone();
+    expected.sort();
+    assert_eq!(sorted, expected, "every id once across racing matchers");
+
+    assert!(store.image_names(&d).unwrap().is_empty());
+    let tenant = store
+        .create_tenant(&NewTenant {
+            name: "t".into(),
+            account_id: "acct-t".into(),
+        })
+        .unwrap();
+    let registry = store
+        .upsert_registry(
+            tenant,
+            &NewRegistry {
+                uid: "reg-uid".into(),
+                name: "registry".into(),
+                registry_type: "harbor".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let image = store
+        .upsert_image(&NewImage {
+            digest: d.parse().unwrap(),
+            config_digest: None,
+            size_bytes: 1,
+            created_ms: 1,
+            is_multiarch: false,
+        })
+        .unwrap();
+    for (namespace, name, tag) in [
+        ("shop", "acme", "1.0"),
+        ("", "solo", "latest"),
+        ("shop", "acme", "1.1"),
+    ] {
+        let repository = store
+            .upsert_repository(
+                registry,
+                &NewRepository {
+                    uid: format!("{namespace}-{name}"),
+                    namespace: namespace.into(),
+                    name: name.into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        store
+            .put_tag(
+                repository,
+                image,
+                &NewTag {
+                    tag: tag.into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        store.image_names(&d).unwrap(),
+        vec![
+            "reg-uid/shop/acme:1.0",
+            "reg-uid/shop/acme:1.1",
+            "reg-uid/solo:latest"
+        ]
+    );
+}
+
+on_both_engines!(critical_findings_are_new_once);

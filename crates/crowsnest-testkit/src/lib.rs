@@ -8,6 +8,8 @@
 
 pub mod disk;
 pub mod registry;
+pub mod token;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

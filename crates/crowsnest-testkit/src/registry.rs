@@ -1,6 +1,7 @@
 //! A real registry for tests: Debian's `docker-registry` (the CNCF distribution registry)
 //! started on 127.0.0.1 on a free port, with its own storage directory and htpasswd (bcrypt)
-//! auth, stopped when the handle drops. Images are pushed with `skopeo`.
+//! auth, or token auth against [`crate::token::TokenServer`], stopped when the handle drops.
+//! Images are pushed with `skopeo`.
 
 // Test support: a failed setup step is reported by panicking in the test that asked for it.
 #![allow(clippy::expect_used)]
@@ -20,6 +21,8 @@ pub struct TestRegistry {
     child: Option<Child>,
     dir: tempfile::TempDir,
     port: u16,
+    /// The token service of a registry started with [`TestRegistry::start_with_token_auth`].
+    token: Option<crate::token::TokenServer>,
 }
 
 impl TestRegistry {
@@ -43,22 +46,53 @@ impl TestRegistry {
             child: None,
             dir,
             port: free_port(),
+            token: None,
         };
         registry.spawn();
         Some(registry)
     }
 
+    /// Starts a registry configured with `auth: token`: clients are sent to a
+    /// [`crate::token::TokenServer`] (same [`USER`] and [`PASSWORD`]) for Bearer tokens.
+    /// `None` when `docker-registry`, `skopeo` or `openssl` is missing.
+    pub fn start_with_token_auth() -> Option<TestRegistry> {
+        if !crate::require_tool("docker-registry") || !crate::require_tool("skopeo") {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir for the registry");
+        let token = crate::token::TokenServer::start(dir.path(), USER, PASSWORD)?;
+        let mut registry = TestRegistry {
+            child: None,
+            dir,
+            port: free_port(),
+            token: Some(token),
+        };
+        registry.spawn();
+        Some(registry)
+    }
+
+    /// The token service, for a registry started with token auth.
+    pub fn token_server(&self) -> Option<&crate::token::TokenServer> {
+        self.token.as_ref()
+    }
+
     fn spawn(&mut self) {
+        let auth = match &self.token {
+            Some(token) => token.registry_auth_config(),
+            None => format!(
+                "auth:\n  htpasswd:\n    realm: crowsnest-test\n    path: {}\n",
+                self.dir.path().join("htpasswd").display()
+            ),
+        };
         let config = format!(
             "version: 0.1\n\
              log:\n  level: error\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
              http:\n  addr: 127.0.0.1:{port}\n\
-             auth:\n  htpasswd:\n    realm: crowsnest-test\n    path: {htpasswd}\n\
+             {auth}\
              compatibility:\n  schema1:\n    enabled: true\n",
             storage = self.storage_dir().display(),
             port = self.port,
-            htpasswd = self.dir.path().join("htpasswd").display(),
         );
         let config_path = self.dir.path().join("config.yml");
         std::fs::write(&config_path, config).expect("writing the registry config");

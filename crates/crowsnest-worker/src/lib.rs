@@ -26,12 +26,20 @@
 //! image, a schema 1 manifest, a registry Crowsnest has no connection to) fail at once. The
 //! final failure is recorded on the image's latest scan and counted in the task.
 //!
+//! # Scheduled syncs
+//! [`scheduler::Scheduler`] (a thread of `crowsnest serve`) syncs registries whose cron
+//! schedule is due, each run claimed once across servers, and queues a scan task for the
+//! digests the sync found unscanned; workers run it like any other task.
+//!
 //! # Why a thread per job
 //! The scan engine is synchronous and has no cancellation point; running it on its own thread
 //! lets the worker keep the lease alive, notice a cancelled task or a lost lease, and give up on
 //! a job past its timeout. A job given up on keeps running to its end on its thread; what it
 //! writes then is the same idempotent inventory and scan record a retry would write, and its
 //! result is never counted (the lease is gone).
+
+pub mod alerts;
+pub mod scheduler;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -162,6 +170,9 @@ pub struct Webhook {
 /// The header carrying the body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Crowsnest-Signature";
 
+/// The event of a finished scan task.
+pub const TASK_FINISHED_EVENT: &str = "scan_task.finished";
+
 impl Webhook {
     /// `sha256=HEX` of HMAC-SHA256(secret, body).
     pub fn signature(&self, body: &[u8]) -> String {
@@ -173,9 +184,10 @@ impl Webhook {
         format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
     }
 
-    /// Posts `body`, trying up to three times (1 s, then 2 s apart). Delivery is best effort:
-    /// the worker that ended the task sends it once; a failure is logged.
-    fn deliver(&self, body: &[u8]) {
+    /// Posts `body` as event `event` (the `X-Crowsnest-Event` header), trying up to three
+    /// times (1 s, then 2 s apart). Delivery is best effort: whoever detected the event sends
+    /// it once; a failure is logged.
+    pub fn deliver(&self, event: &str, body: &[u8]) {
         let client = match reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -193,7 +205,7 @@ impl Webhook {
             let sent = client
                 .post(&self.url)
                 .header("content-type", "application/json")
-                .header("X-Crowsnest-Event", "scan_task.finished")
+                .header("X-Crowsnest-Event", event)
                 .header(SIGNATURE_HEADER, self.signature(body))
                 .body(body.to_vec())
                 .send();
@@ -440,7 +452,7 @@ fn announce(ctx: &WorkerContext, job: &ClaimedJob) {
         }
     };
     let body = serde_json::json!({
-        "Event": "scan_task.finished",
+        "Event": TASK_FINISHED_EVENT,
         "TaskId": task.task_uid,
         "Status": task.status,
         "Result": task.result,
@@ -453,7 +465,7 @@ fn announce(ctx: &WorkerContext, job: &ClaimedJob) {
         "FinishTime": task.finished_ms,
     })
     .to_string();
-    hook.deliver(body.as_bytes());
+    hook.deliver(TASK_FINISHED_EVENT, body.as_bytes());
 }
 
 /// Sleeps for `d`, waking early when `stop` is set.
@@ -626,7 +638,8 @@ fn run_job(ctx: &WorkerContext, job: &ClaimedJob) -> Result<Done, Failure> {
                 output.inventory
             }
         };
-        let counts = assess(db.as_ref(), &inventory)?;
+        let findings = assess(db.as_ref(), &inventory)?;
+        let counts = VulnCounts::of(&findings);
         let now = crowsnest_store::now_ms();
         // The risk counts are the stored inventory's, whether scanned now or before; the
         // match below makes the level the worse of the vulnerabilities' and the risks'.
@@ -641,6 +654,12 @@ fn run_job(ctx: &WorkerContext, job: &ClaimedJob) -> Result<Done, Failure> {
         store.record_scan(*row, &record)?;
         if let Some(build) = &build {
             store.record_match(digest, build, &counts)?;
+            // Only a real match says which critical findings the image has now.
+            if let Some(new) = alerts::record_criticals(store, digest, &findings)? {
+                if let Some(hook) = &ctx.webhook {
+                    hook.deliver(alerts::NEW_CRITICALS_EVENT, new.body().as_bytes());
+                }
+            }
         }
         add(&mut total, &counts);
     }
@@ -680,15 +699,14 @@ fn connect(
 fn assess(
     db: Option<&crowsnest_vulndb::VulnDb>,
     inventory: &Inventory,
-) -> Result<VulnCounts, Failure> {
+) -> Result<Vec<crowsnest_model::Finding>, Failure> {
     let Some(db) = db else {
-        return Ok(VulnCounts::default());
+        return Ok(Vec::new());
     };
-    let findings = crowsnest_vulndb::match_inventory(db, inventory).map_err(|e| {
+    crowsnest_vulndb::match_inventory(db, inventory).map_err(|e| {
         tracing::warn!(error = %e, "matching a scan job's inventory");
         Failure::code("failed_to_scan_vulnerability")
-    })?;
-    Ok(VulnCounts::of(&findings))
+    })
 }
 
 fn add(total: &mut VulnCounts, c: &VulnCounts) {

@@ -101,6 +101,10 @@ pub struct ServeArgs {
     /// Scan workers run in this process; 0 leaves the jobs to `crowsnest worker` processes.
     #[arg(long, env = "CROWSNEST_WORKERS", default_value_t = 2)]
     pub workers: usize,
+    /// How often registries' cron schedules are checked, in seconds; 0 runs no scheduled syncs
+    /// in this process. Several servers may share a store: each due run is claimed by one.
+    #[arg(long, env = "CROWSNEST_SCHEDULE_TICK_SECS", default_value_t = 1.0)]
+    pub schedule_tick_secs: f64,
     /// Worker timings.
     #[command(flatten)]
     pub timing: WorkerTiming,
@@ -282,6 +286,27 @@ pub struct DbRematchArgs {
     /// The store holding the inventories.
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Where new critical findings are announced.
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+}
+
+/// The webhook that hears of images with new CRITICAL findings after a re-match (the same
+/// URL, secret and signature as `serve`'s and `worker`'s task webhook).
+#[derive(Args, Debug, Clone, Default)]
+pub struct WebhookArgs {
+    /// POST each image with new CRITICAL findings here as JSON, signed in
+    /// X-Crowsnest-Signature (sha256=HMAC).
+    #[arg(long, env = "CROWSNEST_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// The webhook's HMAC-SHA256 secret.
+    #[arg(
+        long,
+        env = "CROWSNEST_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub webhook_secret: String,
 }
 
 /// `crowsnest db import`.
@@ -294,6 +319,9 @@ pub struct DbImportArgs {
     /// when the default store does not exist yet).
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Where new critical findings the re-match finds are announced.
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
 }
 
 /// `crowsnest db update`.
@@ -313,6 +341,9 @@ pub struct DbUpdateArgs {
     /// when the default store does not exist yet).
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Where new critical findings the re-match finds are announced.
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
 }
 
 /// `crowsnest db status`.

@@ -8,7 +8,9 @@ use anyhow::{Context, Result};
 use crowsnest_vulndb::{DbStatus, EcosystemUpdate, ImportSummary, UpdateSummary};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{DbCommand, DbImportArgs, DbRematchArgs, DbStatusArgs, DbUpdateArgs, StoreArgs};
+use crate::cli::{
+    DbCommand, DbImportArgs, DbRematchArgs, DbStatusArgs, DbUpdateArgs, StoreArgs, WebhookArgs,
+};
 use crate::config::{Config, DEFAULT_ECOSYSTEMS};
 
 /// Runs one `db` subcommand.
@@ -21,8 +23,12 @@ pub fn run(config: &Config, command: DbCommand) -> Result<ExitCode> {
     }
 }
 
-/// `crowsnest-store` as the re-matcher's source of inventories and sink of counts.
-struct StoreInventories<'a>(&'a crowsnest_store::Store);
+/// `crowsnest-store` as the re-matcher's source of inventories and sink of counts, collecting
+/// the images whose re-match found new critical findings.
+struct StoreInventories<'a>(
+    &'a crowsnest_store::Store,
+    Vec<crowsnest_worker::alerts::NewCriticals>,
+);
 
 impl crowsnest_vulndb::StoredInventories for StoreInventories<'_> {
     fn next_batch(
@@ -47,24 +53,52 @@ impl crowsnest_vulndb::StoredInventories for StoreInventories<'_> {
         findings: &[crowsnest_model::Finding],
     ) -> Result<bool, crowsnest_vulndb::StoreFailure> {
         let counts = crowsnest_store::VulnCounts::of(findings);
-        Ok(self.0.record_match(key, build, &counts)?.changed)
+        let changed = self.0.record_match(key, build, &counts)?.changed;
+        if let Some(new) = crowsnest_worker::alerts::record_criticals(self.0, key, findings)? {
+            self.1.push(new);
+        }
+        Ok(changed)
     }
 }
 
-/// Re-matches the stored inventories of `store` against the current database on both cores.
+/// Re-matches the stored inventories of `store` against the current database on both cores,
+/// then announces the images with new critical findings to the webhook, if one is given.
 fn rematch_store(
     config: &Config,
     store: &crowsnest_store::Store,
+    webhook: &WebhookArgs,
 ) -> Result<crowsnest_vulndb::RematchSummary> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    crowsnest_vulndb::rematch(
+    let mut inventories = StoreInventories(store, Vec::new());
+    let summary = crowsnest_vulndb::rematch(
         &config.vulndb,
-        &mut StoreInventories(store),
+        &mut inventories,
         crowsnest_vulndb::DEFAULT_BATCH,
         threads,
     )
     .map_err(|e| crate::coded(e.code().as_str(), &e))
-    .context("re-matching stored inventories")
+    .context("re-matching stored inventories")?;
+    let hook = webhook
+        .webhook_url
+        .clone()
+        .map(|url| crowsnest_worker::Webhook {
+            url,
+            secret: webhook.webhook_secret.clone(),
+        });
+    for new in &inventories.1 {
+        println!(
+            "new critical findings in {}: {}",
+            new.digest,
+            new.finding_ids.join(", ")
+        );
+        if let Some(hook) = &hook {
+            hook.deliver(
+                crowsnest_worker::alerts::NEW_CRITICALS_EVENT,
+                new.body().as_bytes(),
+            );
+        }
+    }
+    Ok(summary)
 }
 
 fn print_rematch(summary: &crowsnest_vulndb::RematchSummary) {
@@ -77,13 +111,13 @@ fn print_rematch(summary: &crowsnest_vulndb::RematchSummary) {
 
 fn rematch(config: &Config, args: &DbRematchArgs) -> Result<ExitCode> {
     let store = config.open_store(&args.store)?;
-    print_rematch(&rematch_store(config, &store)?);
+    print_rematch(&rematch_store(config, &store, &args.webhook)?);
     Ok(ExitCode::SUCCESS)
 }
 
 /// After `db import`/`db update`: re-matches the stored inventories, unless there is no store
 /// yet (no `--database` and no store file in the data directory), when there is nothing to do.
-fn rematch_after_change(config: &Config, args: &StoreArgs) -> Result<()> {
+fn rematch_after_change(config: &Config, args: &StoreArgs, webhook: &WebhookArgs) -> Result<()> {
     if args.database.is_none() && !config.data_dir.join(crowsnest_store::SQLITE_FILE).is_file() {
         println!(
             "no store in {}: no stored inventories to re-match",
@@ -92,7 +126,7 @@ fn rematch_after_change(config: &Config, args: &StoreArgs) -> Result<()> {
         return Ok(());
     }
     let store = config.open_store(args)?;
-    print_rematch(&rematch_store(config, &store)?);
+    print_rematch(&rematch_store(config, &store, webhook)?);
     Ok(())
 }
 
@@ -115,7 +149,7 @@ fn import(config: &Config, args: DbImportArgs) -> Result<ExitCode> {
         failed |= summary.errors > 0;
     }
     println!("database: {}", config.vulndb.display());
-    rematch_after_change(config, &args.store)?;
+    rematch_after_change(config, &args.store, &args.webhook)?;
     // Records that failed to parse were reported above; the rest were imported, so the
     // database is usable, but a script should notice.
     Ok(if failed {
@@ -184,7 +218,7 @@ fn update(config: &Config, args: DbUpdateArgs) -> Result<ExitCode> {
     print_update(&summary);
     println!("database: {}", config.vulndb.display());
     if config.vulndb.is_file() {
-        rematch_after_change(config, &args.store)?;
+        rematch_after_change(config, &args.store, &args.webhook)?;
     }
     Ok(if summary.failed().is_empty() {
         ExitCode::SUCCESS

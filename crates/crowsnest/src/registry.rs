@@ -1,4 +1,4 @@
-//! `crowsnest registry add|list|sync|rm`, and the registry side of `crowsnest scan`
+//! `crowsnest registry add|update|list|sync|rm`, and the registry side of `crowsnest scan`
 //! (`REGISTRY/REPO:TAG` or `@sha256:…` streamed from the registry, nothing written to disk).
 
 use std::path::{Path, PathBuf};
@@ -106,6 +106,8 @@ fn local_path_exists(image: &str) -> bool {
 pub enum RegistryCommand {
     /// Connect a registry (credentials are sealed with the server key in the data directory).
     Add(Box<AddArgs>),
+    /// Change a connected registry: its schedule, URL or credentials.
+    Update(UpdateArgs),
     /// List a tenant's connected registries.
     List(ListArgs),
     /// Synchronise a registry's repositories and tags into the store, optionally scanning new
@@ -163,6 +165,36 @@ pub struct AddArgs {
     /// A PEM file with an extra CA certificate to trust.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// Sync on this cron schedule (UTC) while `crowsnest serve` runs, queueing a scan task for
+    /// new digests: five crontab fields (`0 3 * * *`), six or seven starting with seconds
+    /// (`*/30 * * * * *`), or `@hourly`, `@daily`, ...
+    #[arg(long, value_name = "CRON")]
+    pub schedule: Option<String>,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `crowsnest registry update`: absent flags keep their values.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// The tenant id.
+    #[arg(long)]
+    pub tenant: i64,
+    /// The registry id.
+    pub uid: String,
+    /// A new cron schedule (see `registry add --schedule`); `""` removes the schedule.
+    #[arg(long, value_name = "CRON")]
+    pub schedule: Option<String>,
+    /// A new `https://host[:port]` (or `http://`).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// A new user name.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// A new password or token; `""` removes it (prefer the environment variable).
+    #[arg(long, env = "CROWSNEST_REGISTRY_NEW_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -191,8 +223,12 @@ pub struct SyncArgs {
     /// The registry id.
     pub uid: String,
     /// Scan every image that has no scan yet, streaming layers from the registry.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "enqueue")]
     pub scan: bool,
+    /// Queue a scan task over every image that has no scan and no pending job, for the
+    /// workers (`serve --workers`, `crowsnest worker`) to run, and print its id.
+    #[arg(long)]
+    pub enqueue: bool,
     /// Repositories walked at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
@@ -221,6 +257,7 @@ pub struct RmArgs {
 pub fn run(config: &Config, command: RegistryCommand) -> Result<ExitCode> {
     match command {
         RegistryCommand::Add(args) => add(config, *args),
+        RegistryCommand::Update(args) => update(config, args),
         RegistryCommand::List(args) => list(config, args),
         RegistryCommand::Sync(args) => sync_command(config, args),
         RegistryCommand::Rm(args) => {
@@ -251,6 +288,10 @@ fn add(config: &Config, args: AddArgs) -> Result<ExitCode> {
         anyhow::bail!("invalid_parameter: --url must start with https:// or http://");
     }
     let uid = args.uid.clone().unwrap_or_else(|| args.name.clone());
+    let schedule = args.schedule.as_deref().unwrap_or("").trim().to_owned();
+    let next_run_ms =
+        crowsnest_registry::schedule::next_run_ms(&schedule, crowsnest_store::now_ms())
+            .map_err(|e| crate::coded(e.code(), &e))?;
     let key =
         ServerKey::load_or_create(&config.data_dir).map_err(|e| crate::coded(e.code(), &e))?;
     let secret_sealed = match &args.password {
@@ -285,9 +326,82 @@ fn add(config: &Config, args: AddArgs) -> Result<ExitCode> {
             repositories: args.repositories.clone(),
             insecure_tls: args.insecure_tls,
             ca_cert_pem,
+            schedule,
+            next_run_ms,
         },
     )?;
     println!("{uid} (registry {id})");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn update(config: &Config, args: UpdateArgs) -> Result<ExitCode> {
+    let store = config.open_store(&args.store)?;
+    let tenant = TenantId(args.tenant);
+    let mut c = store
+        .registry_connection(tenant, &args.uid)?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "not_found: no registry {:?} for tenant {}",
+                args.uid,
+                args.tenant
+            )
+        })?;
+    if let Some(url) = &args.url {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            anyhow::bail!("invalid_parameter: --url must start with https:// or http://");
+        }
+        c.url = url.trim_end_matches('/').to_owned();
+    }
+    if let Some(user) = &args.username {
+        c.username = user.clone();
+    }
+    if let Some(password) = &args.password {
+        c.secret_sealed = if password.is_empty() {
+            String::new()
+        } else {
+            ServerKey::load_or_create(&config.data_dir)
+                .and_then(|key| key.seal(&c.uid, password))
+                .map_err(|e| crate::coded(e.code(), &e))?
+        };
+    }
+    if let Some(schedule) = &args.schedule {
+        c.schedule = schedule.trim().to_owned();
+        c.next_run_ms =
+            crowsnest_registry::schedule::next_run_ms(&c.schedule, crowsnest_store::now_ms())
+                .map_err(|e| crate::coded(e.code(), &e))?;
+    }
+    store.add_registry_connection(
+        tenant,
+        &NewRegistryConnection {
+            registry: NewRegistry {
+                uid: c.uid.clone(),
+                name: c.name.clone(),
+                registry_type: c.registry_type.clone(),
+                region_id: c.region_id.clone(),
+                instance_id: c.instance_id.clone(),
+                instance_name: c.instance_name.clone(),
+                instance_url: c.instance_url.clone(),
+                endpoints: vec![c.url.clone()],
+                ..NewRegistry::default()
+            },
+            url: c.url.clone(),
+            username: c.username.clone(),
+            secret_sealed: c.secret_sealed.clone(),
+            namespace_filters: c.namespace_filters.clone(),
+            repositories: c.repositories.clone(),
+            insecure_tls: c.insecure_tls,
+            ca_cert_pem: c.ca_cert_pem.clone(),
+            schedule: c.schedule.clone(),
+            next_run_ms: c.next_run_ms,
+        },
+    )?;
+    match c.next_run_ms {
+        0 => println!("{} updated (no schedule)", c.uid),
+        next => println!(
+            "{} updated (schedule {:?}, next run at {next} ms)",
+            c.uid, c.schedule
+        ),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -304,6 +418,8 @@ fn list(config: &Config, args: ListArgs) -> Result<ExitCode> {
                     "region": r.region_id, "instance_id": r.instance_id,
                     "namespaces": r.namespace_filters, "repositories": r.repositories,
                     "latest_sync_ms": r.latest_sync_ms, "latest_sync_error": r.latest_sync_error,
+                    "schedule": r.schedule, "next_run_ms": r.next_run_ms,
+                    "last_run_ms": r.last_run_ms,
                 })
             })
             .collect();
@@ -372,6 +488,16 @@ fn sync_command(config: &Config, args: SyncArgs) -> Result<ExitCode> {
     );
     for problem in &report.problems {
         eprintln!("warning: {problem}");
+    }
+    if args.enqueue {
+        let task_uid = format!("sync-{}-{}", args.uid, crowsnest_store::now_ms());
+        match crowsnest_worker::scheduler::enqueue_unscanned(&store, &connection, &task_uid, 10)? {
+            Some((task, jobs)) => println!("queued scan task {task}: {jobs} images"),
+            None => println!(
+                "nothing queued: every image is scanned or pending (or 10 tasks are unfinished)"
+            ),
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     if !args.scan {
         return Ok(ExitCode::SUCCESS);
@@ -456,8 +582,9 @@ fn sync_command(config: &Config, args: SyncArgs) -> Result<ExitCode> {
         }
     }
     println!(
-        "scanned {} images in {elapsed:.2}s ({:.1} MiB/s pulled), {} failed",
+        "scanned {} images in {elapsed:.2}s ({:.2} images/s, {:.1} MiB/s pulled), {} failed",
         outcomes.len(),
+        outcomes.len() as f64 / elapsed.max(0.001),
         bytes as f64 / (1 << 20) as f64 / elapsed.max(0.001),
         outcomes.iter().filter(|o| o.failure_code.is_some()).count()
     );

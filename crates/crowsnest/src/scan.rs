@@ -153,6 +153,10 @@ fn save(
         store
             .record_match(&digest, build, &counts)
             .with_context(|| format!("saving the vulnerability counts of {digest}"))?;
+        // The image's critical findings as of this scan: a later re-match announces only the
+        // ones it adds (the report in hand already shows these).
+        crowsnest_worker::alerts::record_criticals(&store, &digest, findings)
+            .with_context(|| format!("saving the critical findings of {digest}"))?;
     }
     store
         .save_risks(&digest, risks.0, risks.1)

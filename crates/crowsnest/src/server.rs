@@ -26,8 +26,27 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
         None
     };
     // The key that seals registry passwords, shared with `crowsnest registry add`.
-    let registry_key = crowsnest_registry::ServerKey::load_or_create(&config.data_dir)
-        .map_err(|e| crate::coded(e.code(), &e))?;
+    let registry_key = std::sync::Arc::new(
+        crowsnest_registry::ServerKey::load_or_create(&config.data_dir)
+            .map_err(|e| crate::coded(e.code(), &e))?,
+    );
+    // Scheduled syncs queue tasks for the workers (here or in `crowsnest worker` processes).
+    let scheduler = match std::time::Duration::try_from_secs_f64(args.schedule_tick_secs) {
+        Ok(tick) if !tick.is_zero() => Some(
+            crowsnest_worker::scheduler::Scheduler::new(
+                store.clone(),
+                std::sync::Arc::clone(&registry_key),
+                crowsnest_worker::scheduler::SchedulerOptions {
+                    tick,
+                    registry_timeout: crate::worker::options(&args.timing).registry_timeout,
+                    ..Default::default()
+                },
+            )
+            .spawn()
+            .context("starting the registry scheduler")?,
+        ),
+        _ => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,7 +74,7 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
                     heartbeat_interval_ms: secs_to_ms(args.agent_heartbeat_secs),
                     offline_after_ms: secs_to_ms(args.agent_offline_after_secs),
                 },
-                registry_key: Some(std::sync::Arc::new(registry_key)),
+                registry_key: Some(registry_key),
                 ..crowsnest_api::Settings::default()
             },
             // The API confines each import (backing files included) to its directory.
@@ -68,6 +87,9 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     // Store calls still running on blocking threads (their clients are gone) get a moment to
     // finish; a runtime dropped plainly would wait for every one of them.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    if let Some(scheduler) = scheduler {
+        scheduler.shutdown();
+    }
     if let Some(workers) = workers {
         workers.shutdown();
     }

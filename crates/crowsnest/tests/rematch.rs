@@ -1,5 +1,6 @@
 //! End-to-end: a scanned image's stored inventory is re-matched after a database import,
-//! without the image. The expected counts come from the OSV records themselves, evaluated by
+//! without the image, and the CRITICAL findings a re-match adds are announced to a webhook
+//! once. The expected counts come from the OSV records themselves, evaluated by
 //! the independent oracle of the vulnerability tests (`crowsnest-vulndb/tests/oracle`), not
 //! from the binary's output.
 
@@ -281,4 +282,185 @@ fn a_saved_inventory_is_rematched_after_an_import_without_the_image() {
     let (vul_count, level) = listed(&store, tenant);
     assert_eq!(vul_count as usize, expected);
     assert_eq!(level, "High");
+}
+
+/// The ids of a JSON report's CRITICAL findings, sorted.
+fn critical_ids(report: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "CRITICAL")
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn scan_json(data: &Path, image: &Path, save: bool) -> Value {
+    let mut args = vec![
+        "scan",
+        image.to_str().unwrap(),
+        "--format",
+        "json",
+        "--no-progress",
+    ];
+    if save {
+        args.push("--save");
+    }
+    serde_json::from_slice(&crowsnest(data, &args).stdout).unwrap()
+}
+
+/// A re-match that gives an image CRITICAL findings it did not have announces exactly those,
+/// once, to a real HTTP receiver, signed like the task webhook; the criticals the image had
+/// when it was scanned are not announced, and a second re-match announces nothing.
+#[test]
+fn new_critical_findings_after_an_import_are_announced_once() {
+    use hmac::Mac;
+    let data = tempfile::tempdir().unwrap();
+    let image = data.path().join("acme-shop.oci.tar");
+    std::fs::copy(fixture("images/acme-shop.oci.tar"), &image).unwrap();
+    let zips = |names: &[&str]| -> Vec<String> {
+        names
+            .iter()
+            .map(|n| zip(n).to_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut args = vec!["db".to_owned(), "import".to_owned()];
+    args.extend(zips(&["Maven"]));
+    crowsnest(
+        data.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let scanned = scan_json(data.path(), &image, true);
+    let digest = scanned["inventory"]["source"]["manifest_digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let had = critical_ids(&scanned);
+
+    // A placement, so the event can name the image.
+    let store = Store::open_data_dir(data.path()).unwrap();
+    let tenant = store
+        .create_tenant(&NewTenant {
+            name: "shop".into(),
+            account_id: "acct-shop".into(),
+        })
+        .unwrap();
+    let registry = store
+        .upsert_registry(
+            tenant,
+            &NewRegistry {
+                uid: "reg".into(),
+                name: "registry".into(),
+                registry_type: "harbor".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let repository = store
+        .upsert_repository(
+            registry,
+            &NewRepository {
+                uid: "repo".into(),
+                namespace: "shop".into(),
+                name: "acme".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let row = store
+        .upsert_image(&NewImage {
+            digest: digest.parse().unwrap(),
+            config_digest: None,
+            size_bytes: 0,
+            created_ms: 0,
+            is_multiarch: false,
+        })
+        .unwrap();
+    store
+        .put_tag(
+            repository,
+            row,
+            &NewTag {
+                tag: "1.0".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+
+    let hook = crowsnest_testkit::webhook::Receiver::start();
+    let secret = "critical-secret";
+    let mut args = vec!["db".to_owned(), "import".to_owned()];
+    args.extend(zips(&["npm"]));
+    args.extend(["--webhook-url".into(), hook.url().into()]);
+    args.extend(["--webhook-secret".into(), secret.into()]);
+    crowsnest(
+        data.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
+    // What the image has now, from a scan that stores nothing.
+    let now = critical_ids(&scan_json(data.path(), &image, false));
+    let expected: Vec<String> = now.iter().filter(|id| !had.contains(id)).cloned().collect();
+    assert!(
+        !expected.is_empty(),
+        "the npm records add a critical finding (minimist): had {had:?}, now {now:?}"
+    );
+    assert!(
+        !had.is_empty(),
+        "the Maven records give log4j 1.2 a critical finding"
+    );
+
+    let delivery = hook
+        .next(std::time::Duration::from_secs(20))
+        .expect("the new critical findings are announced");
+    assert_eq!(delivery.method, "POST");
+    assert_eq!(
+        delivery.header("x-crowsnest-event"),
+        Some("image.critical_findings")
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&delivery.body);
+    assert_eq!(
+        delivery.header("x-crowsnest-signature").unwrap(),
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    );
+    let event = delivery.json();
+    assert_eq!(event["Event"], "image.critical_findings");
+    assert_eq!(event["Digest"], digest.as_str());
+    assert_eq!(event["Images"], serde_json::json!(["reg/shop/acme:1.0"]));
+    assert_eq!(event["NewCriticalFindings"], serde_json::json!(expected));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(hook.drain().is_empty(), "one event for one image");
+
+    // The same database again: nothing new, nothing announced.
+    crowsnest(
+        data.path(),
+        &[
+            "db",
+            "rematch",
+            "--webhook-url",
+            hook.url(),
+            "--webhook-secret",
+            secret,
+        ],
+    );
+    // The same records imported again make a new build, so everything is re-matched again;
+    // still nothing new.
+    crowsnest(
+        data.path(),
+        &[
+            "db",
+            "import",
+            zip("npm").to_str().unwrap(),
+            "--webhook-url",
+            hook.url(),
+        ],
+    );
+    assert!(
+        hook.next(std::time::Duration::from_secs(2)).is_none(),
+        "no event when no critical finding is new"
+    );
 }

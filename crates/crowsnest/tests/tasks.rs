@@ -7,7 +7,10 @@
 //!   end FAIL with their seed code after the bounded retries, while the task's good image
 //!   succeeds; the task ends FAIL with the first failure's code, announced to a webhook with
 //!   an HMAC-SHA256 signature the test checks;
-//! - PostgreSQL stopped for 3 s mid-task: the task still completes.
+//! - PostgreSQL stopped for 3 s mid-task: the task still completes;
+//! - a registry scheduled every second, with two `crowsnest serve` processes on one
+//!   PostgreSQL: each due run is claimed by one server, each run that finds new digests queues
+//!   one task for just those, and removing the schedule stops the runs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -610,4 +613,217 @@ fn a_task_completes_after_postgresql_was_stopped_mid_way() {
         jobs.iter().all(|j| j.state == JobState::Succeeded),
         "{jobs:#?}"
     );
+}
+
+/// `text` without ANSI colour sequences (the log may be coloured even into a file).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The `due_ms` of every "scheduled run claimed" line in `log`.
+fn claimed_runs(log: &Path) -> Vec<i64> {
+    strip_ansi(&std::fs::read_to_string(log).unwrap_or_default())
+        .lines()
+        .filter(|l| l.contains("scheduled run claimed"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("due_ms="))
+                .and_then(|v| v.parse().ok())
+        })
+        .collect()
+}
+
+/// (task uid, status, total count) of every scheduled task, oldest first.
+fn scheduled_tasks(pg: &PgSchema) -> Vec<(String, String, i64)> {
+    let mut client = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    client
+        .query(
+            "SELECT task_uid, status, total_count FROM scan_tasks \
+             WHERE task_uid LIKE 'sched-%' ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+fn wait_until<T>(within: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_registry_scheduled_every_second_is_synced_and_scanned_once_per_run_by_two_servers() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let Some(pg) = PgSchema::create() else {
+        return;
+    };
+    registry.push(
+        &docker_archive("images/alpine-310.tar.gz"),
+        "lib/first:1",
+        &[],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let db = Some(pg.url.as_str());
+    let out = crowsnest(
+        data.path(),
+        db,
+        &["tenants", "create", "--name", "t", "--account-id", "a1"],
+    );
+    let tenant = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let url = format!("http://{}", registry.host());
+    // Invalid cron is refused with its code before anything is stored.
+    let mut bad = Command::new(env!("CARGO_BIN_EXE_crowsnest"));
+    let bad = bad
+        .args([
+            "registry", "add", "--tenant", &tenant, "--name", "x", "--url", &url,
+        ])
+        .args(["--schedule", "every second"])
+        .env("CROWSNEST_DATA_DIR", data.path())
+        .env("CROWSNEST_DATABASE", &pg.url)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("error: invalid_parameter"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    crowsnest(
+        data.path(),
+        db,
+        &[
+            "registry",
+            "add",
+            "--tenant",
+            &tenant,
+            "--name",
+            "local",
+            "--url",
+            &url,
+            "--schedule",
+            "* * * * * *",
+        ],
+    );
+    let listed = crowsnest(
+        data.path(),
+        db,
+        &["registry", "list", "--tenant", &tenant, "--format", "json"],
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["schedule"], "* * * * * *");
+    assert!(listed[0]["next_run_ms"].as_i64().unwrap() > 0);
+
+    // Two servers on one PostgreSQL, each with the scheduler and one worker.
+    let servers: Vec<Reaped> = ["S1", "S2"]
+        .iter()
+        .map(|id| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_crowsnest"));
+            cmd.args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+                .args(FAST)
+                .env("CROWSNEST_DATA_DIR", data.path())
+                .env("CROWSNEST_DATABASE", &pg.url)
+                .env("CROWSNEST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(data.path().join(format!("{id}.log"))).unwrap());
+            Reaped(cmd.spawn().unwrap())
+        })
+        .collect();
+
+    // The first run syncs the pushed tag and queues a task for its digest, which a worker runs.
+    let store = Store::open(&pg.url).unwrap();
+    let first = wait_until(Duration::from_secs(120), "a scheduled task", || {
+        scheduled_tasks(&pg).into_iter().next()
+    });
+    assert_eq!(first.2, 1, "one new digest: {first:?}");
+    let first = wait_for_end(
+        &store,
+        tenant.parse().unwrap(),
+        &first.0,
+        Duration::from_secs(120),
+        data.path(),
+    );
+    assert_eq!(first.status, "SUCCESS", "{first:?}");
+
+    // A new tag with a new digest: a later run queues a task for that digest alone.
+    registry.push(
+        &docker_archive("images/alpine-311.tar.gz"),
+        "lib/second:1",
+        &[],
+    );
+    let second = wait_until(Duration::from_secs(60), "a second scheduled task", || {
+        scheduled_tasks(&pg).into_iter().nth(1)
+    });
+    assert_eq!(second.2, 1, "only the new digest: {second:?}");
+    let second = wait_for_end(
+        &store,
+        tenant.parse().unwrap(),
+        &second.0,
+        Duration::from_secs(120),
+        data.path(),
+    );
+    assert_eq!(second.status, "SUCCESS", "{second:?}");
+    // Runs that found nothing new queue nothing.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(scheduled_tasks(&pg).len(), 2, "{:?}", scheduled_tasks(&pg));
+
+    // Removing the schedule stops the runs.
+    crowsnest(
+        data.path(),
+        db,
+        &[
+            "registry",
+            "update",
+            "--tenant",
+            &tenant,
+            "local",
+            "--schedule",
+            "",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let runs = |id: &str| claimed_runs(&data.path().join(format!("{id}.log")));
+    let before: usize = runs("S1").len() + runs("S2").len();
+    std::thread::sleep(Duration::from_secs(3));
+    drop(servers);
+    let (s1, s2) = (runs("S1"), runs("S2"));
+    assert_eq!(
+        s1.len() + s2.len(),
+        before,
+        "no run after the schedule was removed"
+    );
+
+    // Every due run was claimed by exactly one server, and there were many.
+    let mut all: Vec<i64> = s1.iter().chain(&s2).copied().collect();
+    all.sort_unstable();
+    let n = all.len();
+    all.dedup();
+    assert_eq!(all.len(), n, "a run claimed twice: S1 {s1:?} S2 {s2:?}");
+    assert!(n >= 5, "only {n} scheduled runs: S1 {s1:?} S2 {s2:?}");
+    eprintln!("scheduled runs claimed: S1 {}, S2 {}", s1.len(), s2.len());
 }

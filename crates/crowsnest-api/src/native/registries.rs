@@ -7,6 +7,10 @@
 //! report; a registry that refuses the credentials or cannot be reached is a 502 `sync_failed`
 //! whose message starts with the seed's failure code (`authentication_failed`,
 //! `download_failed`, …). Another tenant's registry is `not_found`, as one that does not exist.
+//!
+//! `schedule` is a cron expression (`crowsnest_registry::schedule`, UTC; `""` removes it):
+//! `crowsnest serve` syncs the registry when it is due and queues a scan task for the digests
+//! the sync found unscanned. Setting it computes `next_run_ms`, which responses show.
 
 use std::time::Duration;
 
@@ -92,6 +96,9 @@ fn view(r: &RegistryConnection) -> Value {
         "latest_sync_ms": r.latest_sync_ms,
         "latest_sync_error": r.latest_sync_error,
         "created_ms": r.created_ms,
+        "schedule": r.schedule,
+        "next_run_ms": r.next_run_ms,
+        "last_run_ms": r.last_run_ms,
     })
 }
 
@@ -116,6 +123,8 @@ struct Fields {
     insecure_tls: Option<bool>,
     /// PEM of an extra CA to trust; `""` removes it.
     ca_cert_pem: Option<String>,
+    /// Cron expression of scheduled syncs; `""` removes it.
+    schedule: Option<String>,
 }
 
 fn text(name: &str, value: &str, min: usize, max: usize) -> Result<(), ApiError> {
@@ -193,6 +202,12 @@ impl Fields {
                 for item in list {
                     text(name, item, 1, 255)?;
                 }
+            }
+        }
+        if let Some(schedule) = &self.schedule {
+            if !schedule.trim().is_empty() {
+                crowsnest_registry::schedule::Schedule::parse(schedule)
+                    .map_err(|e| invalid("schedule", &e.to_string()))?;
             }
         }
         if let Some(pem) = &self.ca_cert_pem {
@@ -275,6 +290,8 @@ fn save(
             repositories: c.repositories.clone(),
             insecure_tls: c.insecure_tls,
             ca_cert_pem: c.ca_cert_pem.clone(),
+            schedule: c.schedule.clone(),
+            next_run_ms: c.next_run_ms,
         },
     );
     match written {
@@ -323,6 +340,13 @@ fn apply(state: &AppState, c: &mut RegistryConnection, f: Fields) -> Result<(), 
     }
     if let Some(t) = f.insecure_tls {
         c.insecure_tls = t;
+    }
+    if let Some(schedule) = f.schedule {
+        let schedule = schedule.trim().to_owned();
+        c.next_run_ms =
+            crowsnest_registry::schedule::next_run_ms(&schedule, crowsnest_store::now_ms())
+                .map_err(|e| invalid("schedule", &e.to_string()))?;
+        c.schedule = schedule;
     }
     Ok(())
 }
@@ -375,6 +399,10 @@ async fn add(State(state): State<AppState>, req: NativeRequest) -> Response {
             latest_sync_ms: 0,
             latest_sync_error: String::new(),
             created_ms: 0,
+            schedule: String::new(),
+            next_run_ms: 0,
+            last_run_ms: 0,
+            tenant: caller.tenant,
         };
         apply(state, &mut c, f)?;
         let saved = save(state, caller.tenant, &c)?;
@@ -498,7 +526,8 @@ fn openapi() -> Value {
         "namespaces": string_list.clone(),
         "repositories": { "description": "Walked when the registry has no catalog.", "allOf": [string_list] },
         "insecure_tls": { "type": "boolean" },
-        "ca_cert_pem": { "type": "string", "writeOnly": true, "description": "An extra CA certificate to trust (PEM); `\"\"` removes it." }
+        "ca_cert_pem": { "type": "string", "writeOnly": true, "description": "An extra CA certificate to trust (PEM); `\"\"` removes it." },
+        "schedule": { "type": "string", "maxLength": 256, "description": "A cron expression (UTC) of scheduled syncs: five crontab fields, or six or seven starting with seconds, or @hourly/@daily/...; each run syncs the registry and queues a scan task for its unscanned digests. `\"\"` removes it." }
     });
     let new_properties = {
         let mut p = writable.clone();
@@ -610,7 +639,8 @@ fn openapi() -> Value {
                 "type": "object",
                 "required": ["uid", "name", "type", "url", "username", "has_password", "region",
                     "instance_id", "instance_name", "instance_url", "namespaces", "repositories",
-                    "insecure_tls", "has_ca_cert", "latest_sync_ms", "latest_sync_error", "created_ms"],
+                    "insecure_tls", "has_ca_cert", "latest_sync_ms", "latest_sync_error", "created_ms",
+                    "schedule", "next_run_ms", "last_run_ms"],
                 "additionalProperties": false,
                 "properties": {
                     "uid": { "type": "string" },
@@ -629,7 +659,10 @@ fn openapi() -> Value {
                     "has_ca_cert": { "type": "boolean" },
                     "latest_sync_ms": { "type": "integer", "description": "0 until the first sync." },
                     "latest_sync_error": { "type": "string", "description": "'' when the latest sync succeeded." },
-                    "created_ms": { "type": "integer" }
+                    "created_ms": { "type": "integer" },
+                    "schedule": { "type": "string", "description": "'' when the registry has no schedule." },
+                    "next_run_ms": { "type": "integer", "description": "When the next scheduled sync is due; 0 without a schedule." },
+                    "last_run_ms": { "type": "integer", "description": "When the latest scheduled sync started; 0 if none has." }
                 }
             },
             "RegistryList": {
