@@ -101,8 +101,69 @@ fn containerd_metadata_and_content_store_read_in_place() {
         "docker.io/library/alpine:3.10",
         "plain",
     ]);
+    // A CRI pod as containerd's CRI plugin records one: the sandbox (labelled kind=sandbox,
+    // with the kubelet's pod labels) and a container that names it only through its spec's
+    // sandbox-id annotation (what containerd 1.6 writes; 1.7 adds a sandboxid key).
+    let sandbox_id = "5e1c0d2b9a8f7e6d5c4b3a291807f6e5d4c3b2a19080706f5e4d3c2b1a090807";
+    let pod_uid = "9c2e4f6a-1b3d-4e5f-8a7b-6c5d4e3f2a1b";
+    ctd.ctr_ok(&[
+        "containers",
+        "create",
+        "--snapshotter",
+        "native",
+        "--label",
+        "io.cri-containerd.kind=sandbox",
+        "--label",
+        &format!("io.kubernetes.pod.uid={pod_uid}"),
+        "--label",
+        "io.kubernetes.pod.name=cache-6b7c",
+        "--label",
+        "io.kubernetes.pod.namespace=infra",
+        "--annotation",
+        "io.kubernetes.cri.container-type=sandbox",
+        "docker.io/library/alpine:3.10",
+        sandbox_id,
+    ]);
+    ctd.ctr_ok(&[
+        "containers",
+        "create",
+        "--snapshotter",
+        "native",
+        "--label",
+        "io.cri-containerd.kind=container",
+        "--annotation",
+        &format!("io.kubernetes.cri.sandbox-id={sandbox_id}"),
+        "--annotation",
+        "io.kubernetes.cri.container-name=redis",
+        "docker.io/library/alpine:3.10",
+        "cache-redis",
+    ]);
+    // A task that runs, and one that ran and was killed: their state comes from the
+    // shims' bundle directories and /proc.
+    ctd.ctr_ok(&[
+        "run",
+        "-d",
+        "--snapshotter",
+        "native",
+        "docker.io/library/alpine:3.10",
+        "sleeper",
+        "sleep",
+        "600",
+    ]);
+    ctd.ctr_ok(&[
+        "run",
+        "-d",
+        "--snapshotter",
+        "native",
+        "docker.io/library/alpine:3.10",
+        "killed",
+        "sleep",
+        "600",
+    ]);
+    ctd.ctr_ok(&["tasks", "kill", "-s", "SIGKILL", "killed"]);
+    ctd.wait_task_status("killed", "STOPPED");
 
-    let runtime = Containerd::new(&ctd.root);
+    let runtime = Containerd::new(&ctd.root).with_state_dir(&ctd.state);
     let found = runtime.discover().unwrap();
 
     // The oracle: ctr's own listing (REF, TYPE, DIGEST, SIZE …).
@@ -145,13 +206,38 @@ fn containerd_metadata_and_content_store_read_in_place() {
 
     let mut containers: Vec<&str> = found.containers.iter().map(|c| c.id.as_str()).collect();
     containers.sort();
+    // ctr's listing less the sandbox, which is a pod, not a container.
     let mut ctr_containers: Vec<String> = ctd
         .ctr_ok(&["containers", "ls", "-q"])
         .lines()
+        .filter(|id| *id != sandbox_id)
         .map(str::to_owned)
         .collect();
     ctr_containers.sort();
     assert_eq!(containers, ctr_containers);
+    assert_eq!(containers.len(), 5);
+    // The oracle for task state: ctr's own task listing (TASK PID STATUS).
+    assert_eq!(ctd.task_status("sleeper").as_deref(), Some("RUNNING"));
+    assert_eq!(ctd.task_status("killed").as_deref(), Some("STOPPED"));
+    assert_eq!(ctd.task_status("plain"), None);
+    let status_of = |id: &str| {
+        found
+            .containers
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.status.as_str())
+            .unwrap()
+    };
+    assert_eq!(status_of("sleeper"), "running");
+    assert_eq!(status_of("killed"), "exited");
+    assert_eq!(status_of("plain"), "created");
+    let redis = found
+        .containers
+        .iter()
+        .find(|c| c.id == "cache-redis")
+        .unwrap();
+    assert_eq!(redis.name, "redis");
+    assert_eq!(redis.pod_uid, pod_uid, "joined its sandbox's pod");
     let in_pod = found
         .containers
         .iter()
@@ -161,9 +247,31 @@ fn containerd_metadata_and_content_store_read_in_place() {
     assert_eq!(in_pod.image, swr);
     assert_eq!(in_pod.image_digest, swr_image.digest);
     assert_eq!(in_pod.pod_uid, "0b4f8c1e-7d2a-4c55-9a0e-3f1d2c3b4a5e");
-    assert_eq!(found.pods.len(), 1);
-    assert_eq!(found.pods[0].name, "shop-7d9f");
-    assert_eq!(found.pods[0].namespace, "shop");
+    let mut pods: Vec<(&str, &str, &str, &str)> = found
+        .pods
+        .iter()
+        .map(|p| {
+            (
+                p.uid.as_str(),
+                p.name.as_str(),
+                p.namespace.as_str(),
+                p.sandbox_id.as_str(),
+            )
+        })
+        .collect();
+    pods.sort();
+    assert_eq!(
+        pods,
+        vec![
+            (
+                "0b4f8c1e-7d2a-4c55-9a0e-3f1d2c3b4a5e",
+                "shop-7d9f",
+                "shop",
+                ""
+            ),
+            (pod_uid, "cache-6b7c", "infra", sandbox_id),
+        ]
+    );
 
     // In-place scans give what scanning the archives gives.
     let inv = runtime.scan(swr_image, &scanner()).unwrap();
@@ -230,12 +338,135 @@ fn podman_vfs_store_read_in_place() {
     assert_eq!(c.name, "web");
     assert_eq!(c.image, "localhost/acme-shop:latest");
     assert_eq!(c.image_digest, image.digest);
+    // State from libpod's database; the oracle is podman's own State column.
+    assert_eq!(ps[0]["State"].as_str().unwrap(), "created");
+    assert_eq!(c.status, "created");
 
     let inv = storage.scan(image, &scanner()).unwrap();
     assert_eq!(package_set(&inv), acme_packages());
     assert_eq!(
         inv.source.manifest_digest.as_ref().map(ToString::to_string),
         Some(image.digest.clone())
+    );
+}
+
+/// Overlay diff directories hold their deletions the overlayfs way: (path of every 0:0
+/// character device, path of every directory marked opaque) under `root/overlay`.
+fn overlay_whiteouts(root: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let (mut devices, mut opaque) = (Vec::new(), Vec::new());
+    let mut stack = vec![root.join("overlay")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.path().symlink_metadata().unwrap();
+            let name = entry.path().display().to_string();
+            if meta.file_type().is_char_device() && meta.rdev() == 0 {
+                devices.push(name);
+            } else if meta.is_dir() {
+                let mut v = [0u8; 4];
+                if rustix::fs::getxattr(entry.path(), "trusted.overlay.opaque", &mut v).ok()
+                    == Some(1)
+                {
+                    opaque.push(name);
+                }
+                stack.push(entry.path());
+            }
+        }
+    }
+    (devices, opaque)
+}
+
+#[test]
+fn podman_overlay_store_read_in_place() {
+    if !can_run_runtimes(&["podman"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let podman = Podman::with_driver(&dir.path().join("store"), "overlay");
+    podman.run(&[
+        "load",
+        "-i",
+        fixture("images/acme-shop.oci.tar").to_str().unwrap(),
+    ]);
+    let whiteouts = whiteout_image_tar(dir.path());
+    podman.run(&["load", "-i", whiteouts.to_str().unwrap()]);
+    let storage = ContainersStorage::open(&podman.root).unwrap();
+    assert_eq!(storage.driver(), "overlay");
+    // podman wrote the deletions overlayfs' way, so the conversion back is exercised: the
+    // urllib3 dist-info acme-shop's third layer deletes, the METADATA and the opaque
+    // site-packages of the whiteouts image.
+    let (devices, opaque) = overlay_whiteouts(&podman.root);
+    assert!(
+        devices
+            .iter()
+            .any(|d| d.ends_with("urllib3-1.26.4.dist-info")),
+        "{devices:?}"
+    );
+    assert!(
+        devices
+            .iter()
+            .any(|d| d.ends_with("gamma-3.0.dist-info/METADATA")),
+        "{devices:?}"
+    );
+    assert!(
+        opaque.iter().any(|d| d.ends_with("python3/site-packages")),
+        "{opaque:?}"
+    );
+
+    let found = storage.discover().unwrap();
+    assert_eq!(found.images.len(), 2);
+    let acme = found
+        .images
+        .iter()
+        .find(|i| i.name == "localhost/acme-shop")
+        .unwrap();
+    let inv = storage.scan(acme, &scanner()).unwrap();
+    assert_eq!(package_set(&inv), acme_packages());
+    // Layer attribution survives: three layers, named by the store's diff digests, which
+    // are the image's own diff ids.
+    let direct = scanner()
+        .scan_image(
+            fixture("images/acme-shop.oci.tar").to_str().unwrap(),
+            &mut |_| {},
+        )
+        .unwrap();
+    let diff_ids = |inv: &crowsnest_model::Inventory| {
+        inv.layers
+            .iter()
+            .map(|l| l.diff_id.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(diff_ids(&inv), diff_ids(&direct));
+    let mut by_layer: Vec<(String, String)> = inv
+        .packages
+        .iter()
+        .map(|p| (p.name.clone(), format!("{:?}", p.layer)))
+        .collect();
+    let mut direct_by_layer: Vec<(String, String)> = direct
+        .packages
+        .iter()
+        .map(|p| (p.name.clone(), format!("{:?}", p.layer)))
+        .collect();
+    by_layer.sort();
+    direct_by_layer.sort();
+    assert_eq!(by_layer, direct_by_layer);
+
+    let wh = found
+        .images
+        .iter()
+        .find(|i| i.name == "localhost/whiteouts")
+        .unwrap();
+    let inv = storage.scan(wh, &scanner()).unwrap();
+    let direct = scanner()
+        .scan_image(whiteouts.to_str().unwrap(), &mut |_| {})
+        .unwrap();
+    assert_eq!(package_set(&inv), package_set(&direct));
+    let names: Vec<&str> = inv.packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["delta"],
+        "opaque site-packages and deleted gamma"
     );
 }
 

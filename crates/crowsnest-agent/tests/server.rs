@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use crowsnest_agent::client::{Key, ServerClient};
 use crowsnest_agent::queue::QueueLimits;
+use crowsnest_agent::runtime::containerd::Containerd as ContainerdStore;
 use crowsnest_agent::runtime::storage::ContainersStorage;
+use crowsnest_agent::runtime::Runtime;
 use crowsnest_agent::{Agent, AgentOptions, HostIdentity};
 use crowsnest_api::{AgentSettings, AppState, Settings};
 use crowsnest_image::Limits;
@@ -60,11 +62,25 @@ fn start_server(dir: &Path, vulndb: &Path) -> Server {
 }
 
 fn options(server: &str, enrol: &Key, state_dir: &Path, storage_root: &Path) -> AgentOptions {
+    options_with(
+        server,
+        enrol,
+        state_dir,
+        vec![Box::new(ContainersStorage::open(storage_root).unwrap())],
+    )
+}
+
+fn options_with(
+    server: &str,
+    enrol: &Key,
+    state_dir: &Path,
+    runtimes: Vec<Box<dyn Runtime>>,
+) -> AgentOptions {
     AgentOptions {
         server: server.to_owned(),
         enrol_key: Some(enrol.clone()),
         state_dir: state_dir.to_owned(),
-        runtimes: vec![Box::new(ContainersStorage::open(storage_root).unwrap())],
+        runtimes,
         report_interval: Duration::from_millis(200),
         heartbeat_interval: Duration::from_millis(200),
         queue: QueueLimits::default(),
@@ -305,4 +321,131 @@ fn reports_fill_list_local_images_once_per_report() {
         .post(&enrol, "/api/v1/agents/reports", &body)
         .unwrap_err();
     assert_eq!(err.code(), "agent_refused");
+}
+
+/// Kubernetes pods from containerd's CRI records reach ListLocalImages: a pod sandbox (a
+/// container labelled `io.cri-containerd.kind=sandbox`) and two containers of its pod, one
+/// with the kubelet's pod labels and one naming its sandbox only in its spec annotation, in a
+/// real containerd (`ctr containers create`: metadata only, nothing runs).
+#[test]
+fn containerd_pods_reach_list_local_images() {
+    if !can_run_runtimes(&["containerd", "ctr"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ctd = Containerd::start(&dir.path().join("containerd"));
+    let alpine = alpine_tar(dir.path());
+    ctd.ctr_ok(&[
+        "images",
+        "import",
+        "--snapshotter",
+        "native",
+        "--base-name",
+        "docker.io/library/alpine",
+        alpine.to_str().unwrap(),
+    ]);
+    let image = "docker.io/library/alpine:3.10";
+    let sandbox = "0d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4";
+    let uid = "3f2e1d0c-9b8a-4765-8432-10fedcba9876";
+    let create = |id: &str, extra: &[&str]| {
+        let mut args = vec!["containers", "create", "--snapshotter", "native"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[image, id]);
+        ctd.ctr_ok(&args);
+    };
+    let uid_label = format!("io.kubernetes.pod.uid={uid}");
+    let sandbox_annotation = format!("io.kubernetes.cri.sandbox-id={sandbox}");
+    create(
+        sandbox,
+        &[
+            "--label",
+            "io.cri-containerd.kind=sandbox",
+            "--label",
+            &uid_label,
+            "--label",
+            "io.kubernetes.pod.name=checkout-5f7d",
+            "--label",
+            "io.kubernetes.pod.namespace=shop",
+        ],
+    );
+    create(
+        "checkout-app",
+        &[
+            "--label",
+            "io.cri-containerd.kind=container",
+            "--label",
+            &uid_label,
+            "--label",
+            "io.kubernetes.pod.name=checkout-5f7d",
+            "--label",
+            "io.kubernetes.pod.namespace=shop",
+            "--label",
+            "io.kubernetes.container.name=app",
+        ],
+    );
+    create(
+        "checkout-sidecar",
+        &[
+            "--label",
+            "io.cri-containerd.kind=container",
+            "--annotation",
+            &sandbox_annotation,
+            "--annotation",
+            "io.kubernetes.cri.container-name=sidecar",
+        ],
+    );
+
+    let vulndb = dir.path().join("vulndb.sqlite");
+    crowsnest_vulndb::import_path(&vulndb, &fixture("osv/npm/all.zip")).unwrap();
+    let server = start_server(dir.path(), &vulndb);
+    let store = server.store.clone();
+    let tenant = store
+        .create_tenant(&NewTenant {
+            name: "k8s".into(),
+            account_id: "1002".into(),
+        })
+        .unwrap();
+    store.add_project(tenant, "p1", "cn-north-4").unwrap();
+    let enrol = crowsnest_api::keys::create(&store, tenant, &["crowsnest:RegisterAgent"]).unwrap();
+    let enrol = Key {
+        id: enrol.id,
+        secret: enrol.secret,
+    };
+    let token = crowsnest_api::keys::create_token(&store, tenant, &["*"], 3_600_000).unwrap();
+    let runtime = ContainerdStore::new(&ctd.root).with_state_dir(&ctd.state);
+    let mut agent = Agent::start(options_with(
+        &server.base,
+        &enrol,
+        &dir.path().join("agent"),
+        vec![Box::new(runtime)],
+    ))
+    .unwrap();
+    let report = agent.collect();
+    let mut pods: Vec<(&str, &str, &str)> = report
+        .pods
+        .iter()
+        .map(|p| (p.uid.as_str(), p.name.as_str(), p.namespace.as_str()))
+        .collect();
+    pods.sort();
+    assert_eq!(pods, vec![(uid, "checkout-5f7d", "shop")]);
+    let stats = agent.run(&AtomicBool::new(false)).unwrap();
+    assert_eq!((stats.reports_accepted, stats.images_scanned), (1, 1));
+
+    let page = list_local_images(&server.base, &token, &[]);
+    assert_eq!(total(&page), 1, "{page}");
+    // The sandbox is the pod, not one of its containers.
+    assert_eq!(page["data_list"][0]["container_num"], 2, "{page}");
+    for (query, want) in [
+        (vec![("pod_id", uid)], 1),
+        (vec![("pod_name", "checkout")], 1),
+        (vec![("pod_name", "cart")], 0),
+        (vec![("pod_id", "00000000-0000-0000-0000-000000000000")], 0),
+        (vec![("container_name", "sidecar")], 1),
+        (vec![("container_id", "checkout-sidecar")], 1),
+        (vec![("container_id", sandbox)], 0),
+        (vec![("has_container", "true")], 1),
+    ] {
+        let page = list_local_images(&server.base, &token, &query);
+        assert_eq!(total(&page), want, "{query:?}: {page}");
+    }
 }

@@ -35,6 +35,9 @@ pub struct AgentArgs {
     /// containerd's root directory (read when it holds a metadata database).
     #[arg(long, default_value = "/var/lib/containerd", value_name = "DIR")]
     pub containerd_root: PathBuf,
+    /// containerd's state directory, where task bundles tell whether a container runs.
+    #[arg(long, default_value = "/run/containerd", value_name = "DIR")]
+    pub containerd_state: PathBuf,
     /// Podman/CRI-O containers/storage root (read when it holds an image index).
     #[arg(
         long,
@@ -78,7 +81,9 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         .map_err(|e| crate::coded(e.code(), &e))?;
     let mut runtimes: Vec<Box<dyn Runtime>> = Vec::new();
     if Containerd::present(&args.containerd_root) {
-        runtimes.push(Box::new(Containerd::new(&args.containerd_root)));
+        runtimes.push(Box::new(
+            Containerd::new(&args.containerd_root).with_state_dir(&args.containerd_state),
+        ));
     }
     if let Some(storage) = ContainersStorage::open(&args.storage_root) {
         runtimes.push(Box::new(storage));

@@ -5,14 +5,17 @@
 //!   and the content store, whose `blobs/sha256/…` directory already has the shape of an OCI
 //!   layout; an image is scanned through a temporary layout whose `blobs` links there.
 //! - [`storage::ContainersStorage`]: Podman's and CRI-O's `containers/storage`
-//!   (`images.json`, `layers.json`, `containers.json`); with the vfs driver each layer
-//!   directory is a complete root filesystem, scanned as one.
+//!   (`images.json`, `layers.json`, `containers.json`, and Podman's `libpod/bolt_state.db`
+//!   for container state); with the vfs driver each layer directory is a complete root
+//!   filesystem, scanned as one; with the overlay driver [`overlay`] streams each layer's
+//!   `diff` directory as a tar, overlayfs whiteouts turned back into OCI ones.
 //! - [`docker::DockerEngine`]: the Docker Engine API over its unix socket; an image is
 //!   scanned from the `docker save` stream the engine sends.
 
 pub(crate) mod bolt;
 pub mod containerd;
 pub mod docker;
+mod overlay;
 pub mod storage;
 
 use crowsnest_model::Inventory;
@@ -73,6 +76,8 @@ pub struct Pod {
     pub name: String,
     /// Namespace.
     pub namespace: String,
+    /// The CRI pod sandbox id, when the runtime keeps one ('' otherwise).
+    pub sandbox_id: String,
 }
 
 /// What one runtime holds.
@@ -134,6 +139,7 @@ pub(crate) fn pod_from_labels(labels: &std::collections::BTreeMap<String, String
             .get("io.kubernetes.pod.namespace")
             .cloned()
             .unwrap_or_default(),
+        sandbox_id: String::new(),
     })
 }
 

@@ -4,11 +4,19 @@
 //! `<driver>-containers/containers.json` (id, names, image id, and a metadata string in which
 //! CRI-O records the pod).
 //!
+//! Container state is not in `containers.json`: Podman keeps it in libpod's own database,
+//! `<root>/libpod/bolt_state.db` (bbolt, read with [`super::bolt`]: bucket `ctr`, one bucket
+//! per container whose `state` value is JSON with the numeric `state` of libpod's
+//! `ContainerStatus`). Podman 5's SQLite state database and CRI-O (whose state lives with
+//! its OCI runtime) are not read: their containers report no status.
+//!
 //! Scanning in place: with the `vfs` driver every layer directory (`vfs/dir/<layer>`) is a
 //! complete copy of the root filesystem up to that layer, so the image's top layer is scanned
 //! as a root directory. The `overlay` driver keeps only each layer's differences
-//! (`overlay/<layer>/diff`, with overlayfs whiteouts); its images are listed but scanning
-//! them is refused with `unsupported_driver` until a merged view of diff directories exists.
+//! (`overlay/<layer>/diff`, with overlayfs whiteouts): the image's layers, found by following
+//! `parent` in `layers.json` down from its top layer, are streamed base first through
+//! [`super::overlay`] and merged like any image's. Other drivers (btrfs, zfs, devmapper) are
+//! listed but their scans end with `unsupported_driver`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +25,8 @@ use crowsnest_model::Inventory;
 use crowsnest_scan::Scanner;
 use serde::Deserialize;
 
+use super::bolt::{Bolt, Entry};
+use super::overlay;
 use super::{image_type, split_reference, Container, Discovery, LocalImage, Pod};
 use crate::AgentError;
 
@@ -148,6 +158,63 @@ impl ContainersStorage {
     }
 }
 
+/// libpod's `ContainerStatus` numbers in the words `podman ps` uses.
+fn libpod_status(n: u64) -> &'static str {
+    match n {
+        // Configured (created in the database, not yet in the OCI runtime) shows as created.
+        1 | 2 => "created",
+        3 => "running",
+        4 => "stopped",
+        5 => "paused",
+        6 => "exited",
+        7 => "removing",
+        8 => "stopping",
+        _ => "",
+    }
+}
+
+impl ContainersStorage {
+    /// Container id → status from Podman's state database; empty when there is none (CRI-O)
+    /// or it cannot be read (status is then only missing, the listing still stands).
+    fn libpod_states(&self) -> BTreeMap<String, String> {
+        let path = self.root.join("libpod").join("bolt_state.db");
+        if !path.is_file() {
+            return BTreeMap::new();
+        }
+        match read_libpod_states(&path) {
+            Ok(states) => states,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "podman state not read");
+                BTreeMap::new()
+            }
+        }
+    }
+}
+
+fn read_libpod_states(path: &Path) -> Result<BTreeMap<String, String>, AgentError> {
+    #[derive(Deserialize)]
+    struct State {
+        #[serde(default)]
+        state: u64,
+    }
+    let db = Bolt::open(path)?;
+    let mut out = BTreeMap::new();
+    let Some(ctrs) = db.bucket(db.root(), b"ctr")? else {
+        return Ok(out);
+    };
+    for (id, entry) in db.entries(ctrs)? {
+        let Entry::Bucket(ctr) = entry else { continue };
+        let Some(state) = db.value(ctr, b"state")? else {
+            continue;
+        };
+        let status = serde_json::from_slice::<State>(&state)
+            .map(|s| libpod_status(s.state))
+            .unwrap_or("");
+        out.insert(String::from_utf8_lossy(&id).into_owned(), status.to_owned());
+    }
+    Ok(out)
+}
+
 impl super::Runtime for ContainersStorage {
     fn name(&self) -> &'static str {
         "containers-storage"
@@ -192,6 +259,7 @@ impl super::Runtime for ContainersStorage {
         } else {
             Vec::new()
         };
+        let states = self.libpod_states();
         let mut pods = BTreeMap::new();
         for c in containers {
             let meta: ContainerMetadata = serde_json::from_str(&c.metadata).unwrap_or_default();
@@ -202,6 +270,7 @@ impl super::Runtime for ContainersStorage {
                         uid: meta.pod_id.clone(),
                         name: meta.pod_name.clone(),
                         namespace: String::new(),
+                        sandbox_id: String::new(),
                     },
                 );
             }
@@ -209,8 +278,8 @@ impl super::Runtime for ContainersStorage {
                 name: c.names.first().cloned().unwrap_or_else(|| c.id.clone()),
                 image_digest: digest_of.get(&c.image).cloned().unwrap_or_default(),
                 image: meta.image_name,
+                status: states.get(&c.id).cloned().unwrap_or_default(),
                 id: c.id,
-                status: String::new(),
                 created_ms: rfc3339_ms(&c.created),
                 pod_uid: meta.pod_id,
             });
@@ -220,17 +289,100 @@ impl super::Runtime for ContainersStorage {
     }
 
     fn scan(&self, image: &LocalImage, scanner: &Scanner) -> Result<Inventory, AgentError> {
-        if self.driver != "vfs" {
-            return Err(AgentError::UnsupportedDriver(self.driver.clone()));
-        }
         let layer = checked_id(&image.locator)?;
-        let dir = self.root.join("vfs").join("dir").join(layer);
-        let mut inventory = scanner
-            .scan_rootfs(&dir)
-            .map_err(|e| AgentError::Scan(e.code().as_str().to_owned(), e.to_string()))?;
+        let scan_error = |e: crowsnest_scan::ScanError| {
+            AgentError::Scan(e.code().as_str().to_owned(), e.to_string())
+        };
+        let mut inventory = match self.driver.as_str() {
+            "vfs" => {
+                let dir = self.root.join("vfs").join("dir").join(layer);
+                scanner.scan_rootfs(&dir).map_err(scan_error)?
+            }
+            "overlay" => {
+                let source = self.overlay_image(image, layer)?;
+                scanner
+                    .scan_source(&source, &mut |_| {})
+                    .map_err(scan_error)?
+            }
+            other => return Err(AgentError::UnsupportedDriver(other.to_owned())),
+        };
         inventory.source.reference = format!("containers-storage:{}:{}", image.name, image.tag);
         inventory.source.manifest_digest = image.digest.parse().ok();
         inventory.source.image_id = image.image_id.parse().ok();
         Ok(inventory)
+    }
+}
+
+/// One entry of `layers.json`.
+#[derive(Deserialize)]
+struct StoredLayer {
+    id: String,
+    #[serde(default)]
+    parent: String,
+    #[serde(default, rename = "diff-digest")]
+    diff_digest: String,
+    #[serde(default, rename = "diff-size")]
+    diff_size: u64,
+}
+
+/// More layers than an image may have (the OCI and Docker limit is 127): a longer parent
+/// chain is a loop or corruption.
+const MAX_LAYERS: usize = 1024;
+
+impl ContainersStorage {
+    /// The overlay layers under `top`, base first, as an image source.
+    fn overlay_image(
+        &self,
+        image: &LocalImage,
+        top: &str,
+    ) -> Result<overlay::OverlayImage, AgentError> {
+        let stored: Vec<StoredLayer> = read_json(&self.file("layers", "layers.json"))?;
+        let by_id: BTreeMap<&str, &StoredLayer> =
+            stored.iter().map(|l| (l.id.as_str(), l)).collect();
+        let mut chain = Vec::new();
+        let mut next = top;
+        while !next.is_empty() {
+            if chain.len() >= MAX_LAYERS {
+                return Err(AgentError::CorruptMetadata(format!(
+                    "layer {top} has a parent chain longer than {MAX_LAYERS}"
+                )));
+            }
+            let layer = by_id.get(next).ok_or_else(|| {
+                AgentError::CorruptMetadata(format!("layer {next} is not in layers.json"))
+            })?;
+            chain.push(*layer);
+            next = &layer.parent;
+        }
+        chain.reverse();
+        let mut layers = Vec::with_capacity(chain.len());
+        let mut diff_dirs = Vec::with_capacity(chain.len());
+        for layer in chain {
+            let id = checked_id(&layer.id)?;
+            let digest: crowsnest_model::Digest = layer.diff_digest.parse().map_err(|_| {
+                AgentError::CorruptMetadata(format!("layer {id} has no diff-digest"))
+            })?;
+            layers.push(crowsnest_image::LayerDescriptor {
+                digest: digest.clone(),
+                diff_id: Some(digest),
+                size: layer.diff_size,
+                media_type: "application/vnd.oci.image.layer.v1.tar".to_owned(),
+                created_by: None,
+            });
+            diff_dirs.push(self.root.join("overlay").join(id).join("diff"));
+        }
+        Ok(overlay::OverlayImage {
+            // Directories read in place, as for vfs; the reference names the store.
+            info: crowsnest_model::SourceInfo {
+                kind: crowsnest_model::SourceKind::Rootfs,
+                reference: format!("containers-storage:{}:{}", image.name, image.tag),
+                image_id: image.image_id.parse().ok(),
+                manifest_digest: image.digest.parse().ok(),
+                tags: Vec::new(),
+                architecture: None,
+                os: None,
+            },
+            layers,
+            diff_dirs,
+        })
     }
 }
