@@ -213,21 +213,7 @@ impl Store {
         report_id: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.write(|tx| {
-            let inserted = tx.execute(
-                "INSERT INTO agent_reports (agent, report_id, received_ms) VALUES ($1, $2, $3) \
-                 ON CONFLICT (agent, report_id) DO NOTHING",
-                &[row.into(), report_id.into(), now_ms.into()],
-            )?;
-            let fresh = inserted == 1;
-            let counted = i64::from(fresh);
-            tx.execute(
-                "UPDATE agents SET last_seen_ms = $2, reports_received = reports_received + $3 \
-                 WHERE id = $1",
-                &[row.into(), now_ms.into(), counted.into()],
-            )?;
-            Ok(fresh)
-        })
+        self.write(|tx| claim_agent_report_in(tx, row, report_id, now_ms))
     }
 
     /// Makes host `host_row`'s local images and containers exactly those of its latest
@@ -240,41 +226,72 @@ impl Store {
         keep_local_images: &[i64],
         keep_containers: &[String],
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let owner = tx
-                .query_opt(
-                    "SELECT tenant_id FROM hosts WHERE id = $1",
-                    &[host_row.into()],
-                )?
-                .map(|r| r.int(0))
-                .transpose()?;
-            if owner != Some(tenant.0) {
-                return Err(StoreError::NotFound("host of this tenant"));
-            }
-            for row in tx.query(
-                "SELECT local_image FROM host_local_images WHERE host = $1",
-                &[host_row.into()],
-            )? {
-                let local_image = row.int(0)?;
-                if !keep_local_images.contains(&local_image) {
-                    tx.execute(
-                        "DELETE FROM host_local_images WHERE host = $1 AND local_image = $2",
-                        &[host_row.into(), local_image.into()],
-                    )?;
-                }
-            }
-            for row in tx.query(
-                "SELECT id, container_id FROM containers WHERE tenant_id = $1 AND host = $2",
-                &[tenant.0.into(), host_row.into()],
-            )? {
-                if !keep_containers.contains(&row.text(1)?) {
-                    tx.execute(
-                        "DELETE FROM containers WHERE id = $1",
-                        &[row.int(0)?.into()],
-                    )?;
-                }
-            }
-            Ok(())
-        })
+        self.write(|tx| prune_host_in(tx, tenant, host_row, keep_local_images, keep_containers))
     }
+}
+
+/// The body of [`Store::prune_host`], for a transaction a caller already holds.
+pub(crate) fn prune_host_in(
+    tx: &mut Tx<'_>,
+    tenant: TenantId,
+    host_row: i64,
+    keep_local_images: &[i64],
+    keep_containers: &[String],
+) -> Result<(), StoreError> {
+    let owner = tx
+        .query_opt(
+            "SELECT tenant_id FROM hosts WHERE id = $1",
+            &[host_row.into()],
+        )?
+        .map(|r| r.int(0))
+        .transpose()?;
+    if owner != Some(tenant.0) {
+        return Err(StoreError::NotFound("host of this tenant"));
+    }
+    for row in tx.query(
+        "SELECT local_image FROM host_local_images WHERE host = $1",
+        &[host_row.into()],
+    )? {
+        let local_image = row.int(0)?;
+        if !keep_local_images.contains(&local_image) {
+            tx.execute(
+                "DELETE FROM host_local_images WHERE host = $1 AND local_image = $2",
+                &[host_row.into(), local_image.into()],
+            )?;
+        }
+    }
+    for row in tx.query(
+        "SELECT id, container_id FROM containers WHERE tenant_id = $1 AND host = $2",
+        &[tenant.0.into(), host_row.into()],
+    )? {
+        if !keep_containers.contains(&row.text(1)?) {
+            tx.execute(
+                "DELETE FROM containers WHERE id = $1",
+                &[row.int(0)?.into()],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The body of [`Store::claim_agent_report`], for a transaction a caller already holds.
+pub(crate) fn claim_agent_report_in(
+    tx: &mut Tx<'_>,
+    row: i64,
+    report_id: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let inserted = tx.execute(
+        "INSERT INTO agent_reports (agent, report_id, received_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (agent, report_id) DO NOTHING",
+        &[row.into(), report_id.into(), now_ms.into()],
+    )?;
+    let fresh = inserted == 1;
+    let counted = i64::from(fresh);
+    tx.execute(
+        "UPDATE agents SET last_seen_ms = $2, reports_received = reports_received + $3 \
+             WHERE id = $1",
+        &[row.into(), now_ms.into(), counted.into()],
+    )?;
+    Ok(fresh)
 }

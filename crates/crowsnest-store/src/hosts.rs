@@ -223,31 +223,7 @@ fn non_empty_or<'a>(value: &'a str, default: &'a str) -> &'a str {
 impl Store {
     /// Records a host of `tenant`, or updates the one with the same uid. Returns its row id.
     pub fn upsert_host(&self, tenant: TenantId, host: &NewHost) -> Result<i64, StoreError> {
-        self.write(|tx| {
-            tx.query_one(
-                "INSERT INTO hosts (tenant_id, uid, name, agent_id, private_ip, public_ip, region_id, \
-                 enterprise_project_id, os_type, created_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (tenant_id, uid) DO UPDATE SET name = excluded.name, \
-                 agent_id = excluded.agent_id, private_ip = excluded.private_ip, \
-                 public_ip = excluded.public_ip, region_id = excluded.region_id, \
-                 enterprise_project_id = excluded.enterprise_project_id, os_type = excluded.os_type \
-                 RETURNING id",
-                &[
-                    tenant.0.into(),
-                    host.uid.as_str().into(),
-                    host.name.as_str().into(),
-                    host.agent_id.as_str().into(),
-                    host.private_ip.as_str().into(),
-                    host.public_ip.as_str().into(),
-                    host.region_id.as_str().into(),
-                    non_empty_or(&host.enterprise_project_id, "0").into(),
-                    host.os_type.as_str().into(),
-                    now_ms().into(),
-                ],
-            )?
-            .int(0)
-        })
+        self.write(|tx| upsert_host_in(tx, tenant, host))
     }
 
     /// Records a local image of `tenant` (one row per name, version and digest) and returns its
@@ -257,29 +233,7 @@ impl Store {
         tenant: TenantId,
         image: &NewLocalImage,
     ) -> Result<i64, StoreError> {
-        self.write(|tx| {
-            tx.query_one(
-                "INSERT INTO local_images (tenant_id, uuid, image, image_name, image_version, \
-                 local_image_type, enterprise_project_id, updated_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (tenant_id, image_name, image_version, image) DO UPDATE SET \
-                 local_image_type = excluded.local_image_type, \
-                 enterprise_project_id = excluded.enterprise_project_id, \
-                 updated_ms = excluded.updated_ms \
-                 RETURNING id",
-                &[
-                    tenant.0.into(),
-                    uuid::Uuid::new_v4().to_string().into(),
-                    image.image_row.into(),
-                    image.image_name.as_str().into(),
-                    image.image_version.as_str().into(),
-                    non_empty_or(&image.local_image_type, "other_image").into(),
-                    non_empty_or(&image.enterprise_project_id, "0").into(),
-                    image.updated_ms.into(),
-                ],
-            )?
-            .int(0)
-        })
+        self.write(|tx| upsert_local_image_in(tx, tenant, image))
     }
 
     /// Records that `host_row` holds `local_image_row`; both must belong to `tenant`.
@@ -289,42 +243,12 @@ impl Store {
         local_image_row: i64,
         host_row: i64,
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            owned_by(tx, "local_images", local_image_row, tenant)?;
-            owned_by(tx, "hosts", host_row, tenant)?;
-            tx.execute(
-                "INSERT INTO host_local_images (local_image, host) VALUES ($1, $2) \
-                 ON CONFLICT (local_image, host) DO NOTHING",
-                &[local_image_row.into(), host_row.into()],
-            )?;
-            Ok(())
-        })
+        self.write(|tx| add_local_image_host_in(tx, tenant, local_image_row, host_row))
     }
 
     /// Records a pod of `tenant`, or updates the one with the same uid.
     pub fn upsert_pod(&self, tenant: TenantId, pod: &NewPod) -> Result<i64, StoreError> {
-        self.write(|tx| {
-            if let Some(host) = pod.host_row {
-                owned_by(tx, "hosts", host, tenant)?;
-            }
-            tx.query_one(
-                "INSERT INTO pods (tenant_id, uid, name, namespace, cluster_name, host) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (tenant_id, uid) DO UPDATE SET name = excluded.name, \
-                 namespace = excluded.namespace, cluster_name = excluded.cluster_name, \
-                 host = excluded.host \
-                 RETURNING id",
-                &[
-                    tenant.0.into(),
-                    pod.uid.as_str().into(),
-                    pod.name.as_str().into(),
-                    pod.namespace.as_str().into(),
-                    pod.cluster_name.as_str().into(),
-                    pod.host_row.into(),
-                ],
-            )?
-            .int(0)
-        })
+        self.write(|tx| upsert_pod_in(tx, tenant, pod))
     }
 
     /// Records a container of `tenant`, or updates the one with the same id; the host, local
@@ -334,71 +258,18 @@ impl Store {
         tenant: TenantId,
         container: &NewContainer,
     ) -> Result<i64, StoreError> {
-        self.write(|tx| {
-            owned_by(tx, "hosts", container.host_row, tenant)?;
-            if let Some(row) = container.local_image_row {
-                owned_by(tx, "local_images", row, tenant)?;
-            }
-            if let Some(row) = container.pod_row {
-                owned_by(tx, "pods", row, tenant)?;
-            }
-            tx.query_one(
-                "INSERT INTO containers (tenant_id, container_id, name, host, local_image, pod, status, created_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (tenant_id, container_id) DO UPDATE SET name = excluded.name, \
-                 host = excluded.host, local_image = excluded.local_image, pod = excluded.pod, \
-                 status = excluded.status, created_ms = excluded.created_ms \
-                 RETURNING id",
-                &[
-                    tenant.0.into(),
-                    container.container_id.as_str().into(),
-                    container.name.as_str().into(),
-                    container.host_row.into(),
-                    container.local_image_row.into(),
-                    container.pod_row.into(),
-                    container.status.as_str().into(),
-                    container.created_ms.into(),
-                ],
-            )?
-            .int(0)
-        })
+        self.write(|tx| upsert_container_in(tx, tenant, container))
     }
 
     /// Replaces the applications identified in an image digest (the latest scan's finding).
     pub fn set_image_apps(&self, image_row: i64, apps: &[ImageApp]) -> Result<(), StoreError> {
-        self.write(|tx| {
-            tx.execute(
-                "DELETE FROM image_apps WHERE image = $1",
-                &[image_row.into()],
-            )?;
-            for app in apps {
-                tx.execute(
-                    "INSERT INTO image_apps (image, name, version) VALUES ($1, $2, $3) \
-                     ON CONFLICT (image, name, version) DO NOTHING",
-                    &[
-                        image_row.into(),
-                        app.name.as_str().into(),
-                        app.version.as_str().into(),
-                    ],
-                )?;
-            }
-            Ok(())
-        })
+        self.write(|tx| set_image_apps_in(tx, image_row, apps))
     }
 
     /// Sets how many components the latest scan of an image digest found (Huawei
     /// component_num); kept apart from [`Store::record_scan`] so its record stays unchanged.
     pub fn set_component_count(&self, image_row: i64, count: i64) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let n = tx.execute(
-                "UPDATE image_scans SET component_count = $1 WHERE image = $2",
-                &[count.max(0).into(), image_row.into()],
-            )?;
-            if n == 0 {
-                return Err(StoreError::NotFound("scan of this image"));
-            }
-            Ok(())
-        })
+        self.write(|tx| set_component_count_in(tx, image_row, count))
     }
 
     /// The applications of a local image of `tenant`, by name and version.
@@ -658,4 +529,183 @@ fn local_image_where(
         ));
     }
     (parts.join(" AND "), params)
+}
+
+/// The body of [`Store::upsert_host`], for a transaction a caller already holds.
+pub(crate) fn upsert_host_in(
+    tx: &mut Tx<'_>,
+    tenant: TenantId,
+    host: &NewHost,
+) -> Result<i64, StoreError> {
+    tx.query_one(
+        "INSERT INTO hosts (tenant_id, uid, name, agent_id, private_ip, public_ip, region_id, \
+             enterprise_project_id, os_type, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (tenant_id, uid) DO UPDATE SET name = excluded.name, \
+             agent_id = excluded.agent_id, private_ip = excluded.private_ip, \
+             public_ip = excluded.public_ip, region_id = excluded.region_id, \
+             enterprise_project_id = excluded.enterprise_project_id, os_type = excluded.os_type \
+             RETURNING id",
+        &[
+            tenant.0.into(),
+            host.uid.as_str().into(),
+            host.name.as_str().into(),
+            host.agent_id.as_str().into(),
+            host.private_ip.as_str().into(),
+            host.public_ip.as_str().into(),
+            host.region_id.as_str().into(),
+            non_empty_or(&host.enterprise_project_id, "0").into(),
+            host.os_type.as_str().into(),
+            now_ms().into(),
+        ],
+    )?
+    .int(0)
+}
+
+/// The body of [`Store::upsert_local_image`], for a transaction a caller already holds.
+pub(crate) fn upsert_local_image_in(
+    tx: &mut Tx<'_>,
+    tenant: TenantId,
+    image: &NewLocalImage,
+) -> Result<i64, StoreError> {
+    tx.query_one(
+        "INSERT INTO local_images (tenant_id, uuid, image, image_name, image_version, \
+             local_image_type, enterprise_project_id, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (tenant_id, image_name, image_version, image) DO UPDATE SET \
+             local_image_type = excluded.local_image_type, \
+             enterprise_project_id = excluded.enterprise_project_id, \
+             updated_ms = excluded.updated_ms \
+             RETURNING id",
+        &[
+            tenant.0.into(),
+            uuid::Uuid::new_v4().to_string().into(),
+            image.image_row.into(),
+            image.image_name.as_str().into(),
+            image.image_version.as_str().into(),
+            non_empty_or(&image.local_image_type, "other_image").into(),
+            non_empty_or(&image.enterprise_project_id, "0").into(),
+            image.updated_ms.into(),
+        ],
+    )?
+    .int(0)
+}
+
+/// The body of [`Store::add_local_image_host`], for a transaction a caller already holds.
+pub(crate) fn add_local_image_host_in(
+    tx: &mut Tx<'_>,
+    tenant: TenantId,
+    local_image_row: i64,
+    host_row: i64,
+) -> Result<(), StoreError> {
+    owned_by(tx, "local_images", local_image_row, tenant)?;
+    owned_by(tx, "hosts", host_row, tenant)?;
+    tx.execute(
+        "INSERT INTO host_local_images (local_image, host) VALUES ($1, $2) \
+             ON CONFLICT (local_image, host) DO NOTHING",
+        &[local_image_row.into(), host_row.into()],
+    )?;
+    Ok(())
+}
+
+/// The body of [`Store::upsert_pod`], for a transaction a caller already holds.
+pub(crate) fn upsert_pod_in(
+    tx: &mut Tx<'_>,
+    tenant: TenantId,
+    pod: &NewPod,
+) -> Result<i64, StoreError> {
+    if let Some(host) = pod.host_row {
+        owned_by(tx, "hosts", host, tenant)?;
+    }
+    tx.query_one(
+        "INSERT INTO pods (tenant_id, uid, name, namespace, cluster_name, host) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (tenant_id, uid) DO UPDATE SET name = excluded.name, \
+             namespace = excluded.namespace, cluster_name = excluded.cluster_name, \
+             host = excluded.host \
+             RETURNING id",
+        &[
+            tenant.0.into(),
+            pod.uid.as_str().into(),
+            pod.name.as_str().into(),
+            pod.namespace.as_str().into(),
+            pod.cluster_name.as_str().into(),
+            pod.host_row.into(),
+        ],
+    )?
+    .int(0)
+}
+
+/// The body of [`Store::upsert_container`], for a transaction a caller already holds.
+pub(crate) fn upsert_container_in(
+    tx: &mut Tx<'_>,
+    tenant: TenantId,
+    container: &NewContainer,
+) -> Result<i64, StoreError> {
+    owned_by(tx, "hosts", container.host_row, tenant)?;
+    if let Some(row) = container.local_image_row {
+        owned_by(tx, "local_images", row, tenant)?;
+    }
+    if let Some(row) = container.pod_row {
+        owned_by(tx, "pods", row, tenant)?;
+    }
+    tx.query_one(
+            "INSERT INTO containers (tenant_id, container_id, name, host, local_image, pod, status, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (tenant_id, container_id) DO UPDATE SET name = excluded.name, \
+             host = excluded.host, local_image = excluded.local_image, pod = excluded.pod, \
+             status = excluded.status, created_ms = excluded.created_ms \
+             RETURNING id",
+            &[
+                tenant.0.into(),
+                container.container_id.as_str().into(),
+                container.name.as_str().into(),
+                container.host_row.into(),
+                container.local_image_row.into(),
+                container.pod_row.into(),
+                container.status.as_str().into(),
+                container.created_ms.into(),
+            ],
+        )?
+        .int(0)
+}
+
+/// The body of [`Store::set_image_apps`], for a transaction a caller already holds.
+pub(crate) fn set_image_apps_in(
+    tx: &mut Tx<'_>,
+    image_row: i64,
+    apps: &[ImageApp],
+) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM image_apps WHERE image = $1",
+        &[image_row.into()],
+    )?;
+    for app in apps {
+        tx.execute(
+            "INSERT INTO image_apps (image, name, version) VALUES ($1, $2, $3) \
+                 ON CONFLICT (image, name, version) DO NOTHING",
+            &[
+                image_row.into(),
+                app.name.as_str().into(),
+                app.version.as_str().into(),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The body of [`Store::set_component_count`], for a transaction a caller already holds.
+pub(crate) fn set_component_count_in(
+    tx: &mut Tx<'_>,
+    image_row: i64,
+    count: i64,
+) -> Result<(), StoreError> {
+    let n = tx.execute(
+        "UPDATE image_scans SET component_count = $1 WHERE image = $2",
+        &[count.max(0).into(), image_row.into()],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound("scan of this image"));
+    }
+    Ok(())
 }

@@ -540,30 +540,7 @@ impl Store {
     /// Records an image by digest (once, whoever asks) and returns its row id. Facts already
     /// known are updated, since a later pull may know the size or config better.
     pub fn upsert_image(&self, image: &NewImage) -> Result<i64, StoreError> {
-        self.write(|tx| {
-            tx.query_one(
-                "INSERT INTO images (digest, config_digest, size_bytes, created_ms, is_multiarch, first_seen_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (digest) DO UPDATE SET config_digest = excluded.config_digest, \
-                 size_bytes = excluded.size_bytes, created_ms = excluded.created_ms, \
-                 is_multiarch = excluded.is_multiarch \
-                 RETURNING id",
-                &[
-                    image.digest.to_string().into(),
-                    image
-                        .config_digest
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
-                        .into(),
-                    image.size_bytes.into(),
-                    image.created_ms.into(),
-                    image.is_multiarch.into(),
-                    now_ms().into(),
-                ],
-            )?
-            .int(0)
-        })
+        self.write(|tx| upsert_image_in(tx, image))
     }
 
     /// Records that the index image `index_row` contains `child_row` for `platform`.
@@ -648,61 +625,7 @@ impl Store {
 
     /// Replaces the latest scan of an image digest; every placement of the digest sees it.
     pub fn record_scan(&self, image_row: i64, scan: &ScanRecord) -> Result<(), StoreError> {
-        self.write(|tx| {
-            // The placements' copies before the change, grouped as placement_counts counts them.
-            let groups = tx.query(
-                "SELECT tenant_id, repository_id, scan_state, scan_risky, COUNT(*) FROM image_tags \
-                 WHERE image = $1 GROUP BY tenant_id, repository_id, scan_state, scan_risky",
-                &[image_row.into()],
-            )?;
-            tx.execute(
-                "INSERT INTO image_scans (image, state, stage, progress, failure_code, vul_count, \
-                 baseline_count, malicious_count, alarm_count, severity, started_ms, finished_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                 ON CONFLICT (image) DO UPDATE SET state = excluded.state, stage = excluded.stage, \
-                 progress = excluded.progress, failure_code = excluded.failure_code, \
-                 vul_count = excluded.vul_count, baseline_count = excluded.baseline_count, \
-                 malicious_count = excluded.malicious_count, alarm_count = excluded.alarm_count, \
-                 severity = excluded.severity, started_ms = excluded.started_ms, \
-                 finished_ms = excluded.finished_ms",
-                &[
-                    image_row.into(),
-                    scan.state.as_str().into(),
-                    scan.stage.as_str().into(),
-                    scan.progress.clamp(0, 100).into(),
-                    scan.failure_code.as_str().into(),
-                    scan.vul_count.into(),
-                    scan.baseline_count.into(),
-                    scan.malicious_count.into(),
-                    scan.alarm_count.into(),
-                    scan.severity.as_str().into(),
-                    scan.started_ms.into(),
-                    scan.finished_ms.into(),
-                ],
-            )?;
-            if groups.is_empty() {
-                return Ok(());
-            }
-            let copy = scan_copy_of(tx, image_row)?;
-            tx.execute(
-                "UPDATE image_tags SET scan_state = $2, scan_risky = $3, scan_finished_ms = $4 \
-                 WHERE image = $1",
-                &[
-                    image_row.into(),
-                    copy.state.as_str().into(),
-                    copy.risky.into(),
-                    copy.finished_ms.into(),
-                ],
-            )?;
-            for group in &groups {
-                let tenant = TenantId(group.int(0)?);
-                let repository = group.int(1)?;
-                let n = group.int(4)?;
-                count_placements(tx, tenant, repository, &group.text(2)?, group.int(3)?, -n)?;
-                count_placements(tx, tenant, repository, &copy.state, copy.risky, n)?;
-            }
-            Ok(())
-        })
+        self.write(|tx| record_scan_in(tx, image_row, scan))
     }
 
     /// One page of `tenant`'s placements matching the query, and how many matched in all.
@@ -907,4 +830,91 @@ fn non_empty_or<'a>(value: &'a str, default: &'a str) -> &'a str {
     } else {
         value
     }
+}
+
+/// The body of [`Store::upsert_image`], for a transaction a caller already holds.
+pub(crate) fn upsert_image_in(tx: &mut Tx<'_>, image: &NewImage) -> Result<i64, StoreError> {
+    tx.query_one(
+            "INSERT INTO images (digest, config_digest, size_bytes, created_ms, is_multiarch, first_seen_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (digest) DO UPDATE SET config_digest = excluded.config_digest, \
+             size_bytes = excluded.size_bytes, created_ms = excluded.created_ms, \
+             is_multiarch = excluded.is_multiarch \
+             RETURNING id",
+            &[
+                image.digest.to_string().into(),
+                image
+                    .config_digest
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+                    .into(),
+                image.size_bytes.into(),
+                image.created_ms.into(),
+                image.is_multiarch.into(),
+                now_ms().into(),
+            ],
+        )?
+        .int(0)
+}
+
+/// The body of [`Store::record_scan`], for a transaction a caller already holds.
+pub(crate) fn record_scan_in(
+    tx: &mut Tx<'_>,
+    image_row: i64,
+    scan: &ScanRecord,
+) -> Result<(), StoreError> {
+    // The placements' copies before the change, grouped as placement_counts counts them.
+    let groups = tx.query(
+        "SELECT tenant_id, repository_id, scan_state, scan_risky, COUNT(*) FROM image_tags \
+             WHERE image = $1 GROUP BY tenant_id, repository_id, scan_state, scan_risky",
+        &[image_row.into()],
+    )?;
+    tx.execute(
+        "INSERT INTO image_scans (image, state, stage, progress, failure_code, vul_count, \
+             baseline_count, malicious_count, alarm_count, severity, started_ms, finished_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (image) DO UPDATE SET state = excluded.state, stage = excluded.stage, \
+             progress = excluded.progress, failure_code = excluded.failure_code, \
+             vul_count = excluded.vul_count, baseline_count = excluded.baseline_count, \
+             malicious_count = excluded.malicious_count, alarm_count = excluded.alarm_count, \
+             severity = excluded.severity, started_ms = excluded.started_ms, \
+             finished_ms = excluded.finished_ms",
+        &[
+            image_row.into(),
+            scan.state.as_str().into(),
+            scan.stage.as_str().into(),
+            scan.progress.clamp(0, 100).into(),
+            scan.failure_code.as_str().into(),
+            scan.vul_count.into(),
+            scan.baseline_count.into(),
+            scan.malicious_count.into(),
+            scan.alarm_count.into(),
+            scan.severity.as_str().into(),
+            scan.started_ms.into(),
+            scan.finished_ms.into(),
+        ],
+    )?;
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let copy = scan_copy_of(tx, image_row)?;
+    tx.execute(
+        "UPDATE image_tags SET scan_state = $2, scan_risky = $3, scan_finished_ms = $4 \
+             WHERE image = $1",
+        &[
+            image_row.into(),
+            copy.state.as_str().into(),
+            copy.risky.into(),
+            copy.finished_ms.into(),
+        ],
+    )?;
+    for group in &groups {
+        let tenant = TenantId(group.int(0)?);
+        let repository = group.int(1)?;
+        let n = group.int(4)?;
+        count_placements(tx, tenant, repository, &group.text(2)?, group.int(3)?, -n)?;
+        count_placements(tx, tenant, repository, &copy.state, copy.risky, n)?;
+    }
+    Ok(())
 }

@@ -24,6 +24,8 @@
 //!   image (Usage).
 //! - [`agents`]: host agents: registration with a per-agent AccessKey, revocation,
 //!   heartbeats, and the report ids that make a resent report count once.
+//! - [`batch`]: several of the store's writes in one transaction ([`Store::batch`]), so an
+//!   agent's report is applied whole, in one turn of SQLite's single writer.
 //! - [`tasks`]: scan tasks created through the API.
 //! - [`scan_jobs`]: the per-image jobs of a task, claimed by workers under leases, each
 //!   counted once in its task when it ends.
@@ -51,6 +53,7 @@
 //! is no method that lists rows across tenants.
 
 pub mod agents;
+pub mod batch;
 pub mod filter;
 pub mod hosts;
 pub mod inventory;
@@ -69,6 +72,7 @@ pub mod vm_sharing;
 use std::path::{Path, PathBuf};
 
 pub use agents::{AgentRecord, NewAgent};
+pub use batch::{Batch, PreparedInventory};
 pub use filter::{Field, Filter};
 pub use hosts::{
     ImageApp, LocalImagePage, LocalImageQuery, LocalImageRow, NewContainer, NewHost, NewLocalImage,

@@ -189,24 +189,8 @@ impl Store {
         inventory: &Inventory,
         engine_version: &str,
     ) -> Result<(), StoreError> {
-        let encoded = encode(inventory)?;
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO stored_inventories (digest, inventory, indexed_ms, engine_version, \
-                 vulndb_build) VALUES ($1, $2, $3, $4, '') \
-                 ON CONFLICT (digest) DO UPDATE SET inventory = excluded.inventory, \
-                 indexed_ms = excluded.indexed_ms, engine_version = excluded.engine_version, \
-                 vulndb_build = '', risks = '', risk_scanners = '', baseline_count = 0, \
-                 malicious_count = 0, alarm_count = 0, risk_level = 'Security'",
-                &[
-                    digest.into(),
-                    encoded.into(),
-                    now_ms().into(),
-                    engine_version.into(),
-                ],
-            )?;
-            Ok(())
-        })
+        let encoded = EncodedInventory::of(inventory)?;
+        self.write(|tx| save_inventory_in(tx, digest, &encoded, engine_version))
     }
 
     /// The stored inventory of `digest`, if any.
@@ -353,59 +337,7 @@ impl Store {
         build: &str,
         counts: &VulnCounts,
     ) -> Result<MatchRecorded, StoreError> {
-        // The image's scan first, the inventory's build last: if anything fails in between,
-        // the inventory is still "not matched by build" and the next re-match repeats this.
-        let (image, risk_level) = self.read(|tx| {
-            let risk_level = tx
-                .query_opt(
-                    "SELECT risk_level FROM stored_inventories WHERE digest = $1",
-                    &[digest.into()],
-                )?
-                .map(|r| r.text(0))
-                .transpose()?
-                .unwrap_or_default();
-            Ok((image_scan(tx, digest)?, risk_level))
-        })?;
-        let image_updated = match image {
-            Some((row, scan)) => {
-                let mut record = scan.unwrap_or_else(stored_only_scan);
-                record.vul_count = counts.total();
-                record.severity = worse_level(counts.level(), &risk_level).to_owned();
-                self.record_scan(row, &record)?;
-                true
-            }
-            None => false,
-        };
-        self.write(|tx| {
-            let before = tx
-                .query_opt(
-                    "SELECT vulndb_build, critical_count, high_count, medium_count, low_count, \
-                     unknown_count FROM stored_inventories WHERE digest = $1",
-                    &[digest.into()],
-                )?
-                .ok_or(StoreError::NotFound("stored inventory"))?;
-            let before = counts_from(&before, 1)?;
-            tx.execute(
-                "UPDATE stored_inventories SET vulndb_build = $2, matched_ms = $3, \
-                 critical_count = $4, high_count = $5, medium_count = $6, low_count = $7, \
-                 unknown_count = $8 WHERE digest = $1",
-                &[
-                    digest.into(),
-                    build.into(),
-                    now_ms().into(),
-                    counts.critical.into(),
-                    counts.high.into(),
-                    counts.medium.into(),
-                    counts.low.into(),
-                    counts.unknown.into(),
-                ],
-            )?;
-            Ok(MatchRecorded {
-                before,
-                changed: before != *counts,
-                image_updated,
-            })
-        })
+        self.write(|tx| record_match_in(tx, digest, build, counts))
     }
 }
 
@@ -551,4 +483,95 @@ impl Store {
         names.dedup();
         Ok(names)
     }
+}
+
+/// An inventory compressed for [`save_inventory_in`], made before a transaction starts so
+/// that the compression does not hold the writer.
+pub(crate) struct EncodedInventory(String);
+
+impl EncodedInventory {
+    /// Compresses `inventory`.
+    pub(crate) fn of(inventory: &Inventory) -> Result<EncodedInventory, StoreError> {
+        encode(inventory).map(EncodedInventory)
+    }
+}
+
+/// The body of [`Store::save_inventory`], for a transaction a caller already holds.
+pub(crate) fn save_inventory_in(
+    tx: &mut Tx<'_>,
+    digest: &str,
+    encoded: &EncodedInventory,
+    engine_version: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO stored_inventories (digest, inventory, indexed_ms, engine_version, \
+         vulndb_build) VALUES ($1, $2, $3, $4, '') \
+         ON CONFLICT (digest) DO UPDATE SET inventory = excluded.inventory, \
+         indexed_ms = excluded.indexed_ms, engine_version = excluded.engine_version, \
+         vulndb_build = '', risks = '', risk_scanners = '', baseline_count = 0, \
+         malicious_count = 0, alarm_count = 0, risk_level = 'Security'",
+        &[
+            digest.into(),
+            encoded.0.as_str().into(),
+            now_ms().into(),
+            engine_version.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// The body of [`Store::record_match`], for a transaction a caller already holds: the
+/// image's scan and the inventory's build change together.
+pub(crate) fn record_match_in(
+    tx: &mut Tx<'_>,
+    digest: &str,
+    build: &str,
+    counts: &VulnCounts,
+) -> Result<MatchRecorded, StoreError> {
+    let risk_level = tx
+        .query_opt(
+            "SELECT risk_level FROM stored_inventories WHERE digest = $1",
+            &[digest.into()],
+        )?
+        .map(|r| r.text(0))
+        .transpose()?
+        .unwrap_or_default();
+    let image_updated = match image_scan(tx, digest)? {
+        Some((row, scan)) => {
+            let mut record = scan.unwrap_or_else(stored_only_scan);
+            record.vul_count = counts.total();
+            record.severity = worse_level(counts.level(), &risk_level).to_owned();
+            crate::inventory::record_scan_in(tx, row, &record)?;
+            true
+        }
+        None => false,
+    };
+    let before = tx
+        .query_opt(
+            "SELECT vulndb_build, critical_count, high_count, medium_count, low_count, \
+             unknown_count FROM stored_inventories WHERE digest = $1",
+            &[digest.into()],
+        )?
+        .ok_or(StoreError::NotFound("stored inventory"))?;
+    let before = counts_from(&before, 1)?;
+    tx.execute(
+        "UPDATE stored_inventories SET vulndb_build = $2, matched_ms = $3, \
+         critical_count = $4, high_count = $5, medium_count = $6, low_count = $7, \
+         unknown_count = $8 WHERE digest = $1",
+        &[
+            digest.into(),
+            build.into(),
+            now_ms().into(),
+            counts.critical.into(),
+            counts.high.into(),
+            counts.medium.into(),
+            counts.low.into(),
+            counts.unknown.into(),
+        ],
+    )?;
+    Ok(MatchRecorded {
+        before,
+        changed: before != *counts,
+        image_updated,
+    })
 }

@@ -1020,7 +1020,101 @@ fn vm_sharing_publishing_and_usage(db: &TestDb) {
     assert_eq!(ids(c, in_use), ["m-sys"]);
 }
 
+/// A batch commits all its writes or none: an agent's report is applied whole.
+fn batches_commit_whole_or_not_at_all(db: &TestDb) {
+    let store = db.open();
+    let t = tenant(&store, "batch");
+    let write = |b: &mut crowsnest_store::Batch<'_, '_>, uid: &str, n: u8| {
+        let host = b.upsert_host(
+            t,
+            &NewHost {
+                uid: uid.into(),
+                name: format!("node-{uid}"),
+                ..NewHost::default()
+            },
+        )?;
+        let row = b.upsert_image(&NewImage {
+            digest: digest(n),
+            config_digest: None,
+            size_bytes: 10,
+            created_ms: 0,
+            is_multiarch: false,
+        })?;
+        let local = b.upsert_local_image(
+            t,
+            &NewLocalImage {
+                image_row: row,
+                image_name: format!("app-{n}"),
+                image_version: "1".into(),
+                local_image_type: String::new(),
+                enterprise_project_id: String::new(),
+                updated_ms: 0,
+            },
+        )?;
+        b.add_local_image_host(t, local, host)?;
+        let pod = b.upsert_pod(
+            t,
+            &NewPod {
+                uid: format!("pod-{uid}"),
+                name: "web-0".into(),
+                namespace: "default".into(),
+                cluster_name: String::new(),
+                host_row: Some(host),
+            },
+        )?;
+        b.upsert_container(
+            t,
+            &NewContainer {
+                container_id: format!("c-{uid}"),
+                name: "web".into(),
+                host_row: host,
+                local_image_row: Some(local),
+                pod_row: Some(pod),
+                status: "running".into(),
+                created_ms: 0,
+            },
+        )?;
+        Ok(host)
+    };
+    // The last write fails (a container on a host row of no tenant): nothing stays.
+    let failed = store.batch(|b| {
+        write(b, "h1", 1)?;
+        b.upsert_container(
+            t,
+            &NewContainer {
+                container_id: "c-orphan".into(),
+                name: "orphan".into(),
+                host_row: i64::MAX,
+                local_image_row: None,
+                pod_row: None,
+                status: String::new(),
+                created_ms: 0,
+            },
+        )
+    });
+    assert!(matches!(failed, Err(StoreError::NotFound(_))), "{failed:?}");
+    assert_eq!(store.local_images(t, &page(10)).unwrap().total, 0);
+    // The same writes without the failure are all there, pod and container included.
+    store.batch(|b| write(b, "h2", 2)).unwrap();
+    let page = store.local_images(t, &page(10)).unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.rows[0].image_name, "app-2");
+    assert_eq!((page.rows[0].host_num, page.rows[0].container_num), (1, 1));
+    let by_pod = store
+        .local_images(
+            t,
+            &LocalImageQuery {
+                pod_id: Some("pod-h2".into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(by_pod.total, 1);
+}
+
 on_both_engines!(
+    batches_commit_whole_or_not_at_all,
     vm_sharing_publishing_and_usage,
     local_images_report_counts_scans_and_first_host,
     local_images_never_cross_tenants,

@@ -18,8 +18,8 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use crowsnest_model::Inventory;
 use crowsnest_store::{
-    AgentRecord, ImageApp, NewAgent, NewContainer, NewHost, NewImage, NewLocalImage, NewPod,
-    ScanRecord, StoreError, TenantId, VulnCounts,
+    AgentRecord, Batch, ImageApp, NewAgent, NewContainer, NewHost, NewImage, NewLocalImage, NewPod,
+    PreparedInventory, ScanRecord, StoreError, TenantId, VulnCounts,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -463,47 +463,14 @@ fn validate(r: &ReportBody, agent: &AgentRecord) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Writes one report's contents; every step is an upsert, so a repeat changes nothing.
-fn apply(
-    state: &AppState,
-    tenant: TenantId,
-    agent: &AgentRecord,
-    r: &ReportBody,
-) -> Result<(usize, usize), ApiError> {
-    let store = &state.store;
-    let now = state.settings.auth.clock.now_ms();
-    let host_row = store
-        .upsert_host(
-            tenant,
-            &NewHost {
-                uid: r.host.uid.clone(),
-                name: r.host.name.clone(),
-                agent_id: agent.uid.clone(),
-                private_ip: r.host.private_ip.clone(),
-                public_ip: r.host.public_ip.clone(),
-                os_type: r.host.os_type.clone(),
-                ..NewHost::default()
-            },
-        )
-        .map_err(internal)?;
-    let image_of = |digest: &str| r.images.iter().find(|i| i.digest == digest);
-    let upsert_image = |digest: &str, config: Option<&str>| {
-        let listed = image_of(digest);
-        store
-            .upsert_image(&NewImage {
-                digest: digest
-                    .parse()
-                    .map_err(|_| invalid("digest", "not a digest"))?,
-                config_digest: config
-                    .or(listed.map(|i| i.image_id.as_str()))
-                    .and_then(|c| c.parse().ok()),
-                size_bytes: listed.map_or(0, |i| i.size_bytes),
-                created_ms: listed.map_or(0, |i| i.updated_ms),
-                is_multiarch: false,
-            })
-            .map_err(internal)
-    };
-    // Inventories first, so the local images below point at scanned digests.
+/// What a report's scans need computed before its transaction: the compressed inventory and,
+/// with a vulnerability database, the match (neither may hold SQLite's single writer).
+struct PreparedScan {
+    inventory: PreparedInventory,
+    matched: Option<(String, VulnCounts)>,
+}
+
+fn prepare_scans(state: &AppState, r: &ReportBody) -> Result<Vec<PreparedScan>, ApiError> {
     let vulndb = state
         .settings
         .vulndb
@@ -512,20 +479,79 @@ fn apply(
         .map(|p| crowsnest_vulndb::VulnDb::open(p))
         .transpose()
         .map_err(internal)?;
-    for scan in &r.scans {
+    let build = vulndb
+        .as_ref()
+        .map(|db| db.build())
+        .transpose()
+        .map_err(internal)?;
+    r.scans
+        .iter()
+        .map(|scan| {
+            let matched = match (&vulndb, &build) {
+                (Some(db), Some(build)) => {
+                    let findings =
+                        crowsnest_vulndb::match_inventory(db, &scan.inventory).map_err(internal)?;
+                    Some((build.clone(), VulnCounts::of(&findings)))
+                }
+                _ => None,
+            };
+            Ok(PreparedScan {
+                inventory: PreparedInventory::of(&scan.inventory).map_err(internal)?,
+                matched,
+            })
+        })
+        .collect()
+}
+
+/// Writes one report's contents in `batch` (one transaction: the report is applied whole or
+/// not at all); every step is an upsert, so a repeat changes nothing.
+fn apply(
+    batch: &mut Batch<'_, '_>,
+    now: i64,
+    tenant: TenantId,
+    agent: &AgentRecord,
+    r: &ReportBody,
+    prepared: &[PreparedScan],
+) -> Result<(usize, usize), StoreError> {
+    let host_row = batch.upsert_host(
+        tenant,
+        &NewHost {
+            uid: r.host.uid.clone(),
+            name: r.host.name.clone(),
+            agent_id: agent.uid.clone(),
+            private_ip: r.host.private_ip.clone(),
+            public_ip: r.host.public_ip.clone(),
+            os_type: r.host.os_type.clone(),
+            ..NewHost::default()
+        },
+    )?;
+    let image_of = |digest: &str| r.images.iter().find(|i| i.digest == digest);
+    // Digests were checked by `validate`, so parsing them again cannot fail.
+    let upsert_image = |batch: &mut Batch<'_, '_>, digest: &str, config: Option<&str>| {
+        let listed = image_of(digest);
+        batch.upsert_image(&NewImage {
+            digest: digest
+                .parse()
+                .map_err(|_| StoreError::Bind(format!("{digest} is not a digest")))?,
+            config_digest: config
+                .or(listed.map(|i| i.image_id.as_str()))
+                .and_then(|c| c.parse().ok()),
+            size_bytes: listed.map_or(0, |i| i.size_bytes),
+            created_ms: listed.map_or(0, |i| i.updated_ms),
+            is_multiarch: false,
+        })
+    };
+    // Inventories first, so the local images below point at scanned digests.
+    for (scan, prepared) in r.scans.iter().zip(prepared) {
         let config = scan
             .inventory
             .source
             .image_id
             .as_ref()
             .map(ToString::to_string);
-        let row = upsert_image(&scan.digest, config.as_deref())?;
-        store
-            .record_scan(row, &ScanRecord::succeeded(r.created_ms, now))
-            .map_err(internal)?;
-        store
-            .set_component_count(row, scan.component_count.max(0))
-            .map_err(internal)?;
+        let row = upsert_image(batch, &scan.digest, config.as_deref())?;
+        batch.record_scan(row, &ScanRecord::succeeded(r.created_ms, now))?;
+        batch.set_component_count(row, scan.component_count.max(0))?;
         let apps: Vec<ImageApp> = scan
             .apps
             .iter()
@@ -534,69 +560,54 @@ fn apply(
                 version: a.version.clone(),
             })
             .collect();
-        store.set_image_apps(row, &apps).map_err(internal)?;
-        store
-            .save_inventory(&scan.digest, &scan.inventory, ENGINE)
-            .map_err(internal)?;
-        if let Some(db) = &vulndb {
-            let build = db.build().map_err(internal)?;
-            let findings =
-                crowsnest_vulndb::match_inventory(db, &scan.inventory).map_err(internal)?;
-            store
-                .record_match(&scan.digest, &build, &VulnCounts::of(&findings))
-                .map_err(internal)?;
+        batch.set_image_apps(row, &apps)?;
+        batch.save_inventory(&scan.digest, &prepared.inventory, ENGINE)?;
+        if let Some((build, counts)) = &prepared.matched {
+            batch.record_match(&scan.digest, build, counts)?;
         }
     }
     for failure in &r.scan_failures {
-        let row = upsert_image(&failure.digest, None)?;
+        let row = upsert_image(batch, &failure.digest, None)?;
         tracing::info!(digest = %failure.digest, code = %failure.code, detail = %failure.message, "agent scan failed");
-        store
-            .record_scan(
-                row,
-                &ScanRecord {
-                    started_ms: Some(r.created_ms),
-                    ..ScanRecord::failed(&failure.code, now)
-                },
-            )
-            .map_err(internal)?;
+        batch.record_scan(
+            row,
+            &ScanRecord {
+                started_ms: Some(r.created_ms),
+                ..ScanRecord::failed(&failure.code, now)
+            },
+        )?;
     }
     let mut local_rows = Vec::new();
     let mut local_by_digest: Vec<(&str, &str, i64)> = Vec::new();
     for image in &r.images {
-        let image_row = upsert_image(&image.digest, None)?;
-        let local = store
-            .upsert_local_image(
-                tenant,
-                &NewLocalImage {
-                    image_row,
-                    image_name: image.name.clone(),
-                    image_version: image.tag.clone(),
-                    local_image_type: image.image_type.clone(),
-                    enterprise_project_id: String::new(),
-                    updated_ms: image.updated_ms,
-                },
-            )
-            .map_err(internal)?;
-        store
-            .add_local_image_host(tenant, local, host_row)
-            .map_err(internal)?;
+        let image_row = upsert_image(batch, &image.digest, None)?;
+        let local = batch.upsert_local_image(
+            tenant,
+            &NewLocalImage {
+                image_row,
+                image_name: image.name.clone(),
+                image_version: image.tag.clone(),
+                local_image_type: image.image_type.clone(),
+                enterprise_project_id: String::new(),
+                updated_ms: image.updated_ms,
+            },
+        )?;
+        batch.add_local_image_host(tenant, local, host_row)?;
         local_rows.push(local);
         local_by_digest.push((image.digest.as_str(), image.name.as_str(), local));
     }
     let mut pod_rows = Vec::new();
     for pod in &r.pods {
-        let row = store
-            .upsert_pod(
-                tenant,
-                &NewPod {
-                    uid: pod.uid.clone(),
-                    name: pod.name.clone(),
-                    namespace: pod.namespace.clone(),
-                    cluster_name: String::new(),
-                    host_row: Some(host_row),
-                },
-            )
-            .map_err(internal)?;
+        let row = batch.upsert_pod(
+            tenant,
+            &NewPod {
+                uid: pod.uid.clone(),
+                name: pod.name.clone(),
+                namespace: pod.namespace.clone(),
+                cluster_name: String::new(),
+                host_row: Some(host_row),
+            },
+        )?;
         pod_rows.push((pod.uid.as_str(), row));
     }
     let mut container_ids = Vec::new();
@@ -612,25 +623,21 @@ fn apply(
             .iter()
             .find(|(uid, _)| !c.pod_uid.is_empty() && *uid == c.pod_uid)
             .map(|(_, row)| *row);
-        store
-            .upsert_container(
-                tenant,
-                &NewContainer {
-                    container_id: c.id.clone(),
-                    name: c.name.clone(),
-                    host_row,
-                    local_image_row,
-                    pod_row,
-                    status: c.status.clone(),
-                    created_ms: c.created_ms,
-                },
-            )
-            .map_err(internal)?;
+        batch.upsert_container(
+            tenant,
+            &NewContainer {
+                container_id: c.id.clone(),
+                name: c.name.clone(),
+                host_row,
+                local_image_row,
+                pod_row,
+                status: c.status.clone(),
+                created_ms: c.created_ms,
+            },
+        )?;
         container_ids.push(c.id.clone());
     }
-    store
-        .prune_host(tenant, host_row, &local_rows, &container_ids)
-        .map_err(internal)?;
+    batch.prune_host(tenant, host_row, &local_rows, &container_ids)?;
     Ok((r.images.len(), r.containers.len()))
 }
 
@@ -654,17 +661,22 @@ async fn report(State(state): State<AppState>, ReportRequest(req): ReportRequest
             .store
             .agent_report_seen(agent.row, &body.report_id)
             .map_err(internal)?;
-        let (images, containers) = if seen {
-            (0, 0)
+        // Applied and claimed in one transaction: a failure leaves the id free for the resend,
+        // and a success cannot be half applied.
+        let (fresh, images, containers) = if seen {
+            (false, 0, 0)
         } else {
-            apply(state, caller.tenant, &agent, &body)?
-        };
-        // Claimed after it is applied: a failure above leaves the id free for the resend.
-        let fresh = !seen
-            && state
+            let prepared = prepare_scans(state, &body)?;
+            state
                 .store
-                .claim_agent_report(agent.row, &body.report_id, now)
-                .map_err(internal)?;
+                .batch(|batch| {
+                    let (images, containers) =
+                        apply(batch, now, caller.tenant, &agent, &body, &prepared)?;
+                    let fresh = batch.claim_agent_report(agent.row, &body.report_id, now)?;
+                    Ok((fresh, images, containers))
+                })
+                .map_err(internal)?
+        };
         Ok(Reply::ok(json!({
             "report_id": body.report_id,
             "duplicate": !fresh,
