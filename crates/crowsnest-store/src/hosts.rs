@@ -310,77 +310,88 @@ impl Store {
         let page_key = format!("local images\n{where_sql}\n{params:?}");
         let offset = query.offset.max(0);
         let limit = query.limit.max(0);
+        // The whole page is remembered too (list_cache.rs).
+        let page_cache_key = format!("{page_key}\n{offset}\n{limit}");
         self.read(|tx| {
             let generation = crate::inventory::generation(tx)?;
-            let total = match self.lists.total(generation, &count_key) {
-                Some(total) => total,
-                None => {
-                    let total = tx.query_one(&count_sql, &params)?.int(0)?;
-                    self.lists.put_total(generation, &count_key, total);
-                    total
+            if let Some(page) = self.lists.page::<LocalImagePage>(generation, &page_cache_key) {
+                return Ok(page);
+            }
+            let mut compute = || -> Result<LocalImagePage, StoreError> {
+                let total = match self.lists.total(generation, &count_key) {
+                    Some(total) => total,
+                    None => {
+                        let total = tx.query_one(&count_sql, &params)?.int(0)?;
+                        self.lists.put_total(generation, &count_key, total);
+                        total
+                    }
+                };
+                if limit == 0 || offset >= total {
+                    return Ok(LocalImagePage {
+                        total,
+                        rows: Vec::new(),
+                    });
                 }
+                let mut page_params = params.clone();
+                let mut after = String::new();
+                let mut skip = offset;
+                if let Some((position, key)) = self.lists.position(generation, &page_key, offset) {
+                    skip = offset - position;
+                    after = format!(" AND l.id > {}", bind(&mut page_params, key.id.into()));
+                }
+                // One row more, before the page, whose id is remembered as the position of
+                // `offset` itself (as placements() does).
+                let before_page = i64::from(skip > 0);
+                page_params.push((limit + before_page).into());
+                page_params.push((skip - before_page).into());
+                let page_sql = format!(
+                    "SELECT l.id, l.uuid, l.image_name, l.image_version, i.digest, l.local_image_type, \
+                     {HUAWEI_SCAN_STATUS}, i.size_bytes, l.updated_ms, \
+                     CASE WHEN s.state = 'succeeded' THEN s.finished_ms END, \
+                     (SELECT COUNT(*) FROM host_local_images hl WHERE hl.local_image = l.id), \
+                     (SELECT COUNT(*) FROM containers c WHERE c.local_image = l.id), \
+                     COALESCE(s.component_count, 0), COALESCE(s.vul_count, 0), COALESCE(s.severity, ''), \
+                     h.name, h.uid, h.agent_id, i.id, l.enterprise_project_id \
+                     {from} \
+                     LEFT JOIN hosts h ON h.id = (SELECT MIN(hl.host) FROM host_local_images hl WHERE hl.local_image = l.id) \
+                     WHERE {where_sql}{after} ORDER BY l.id LIMIT ${} OFFSET ${}",
+                    page_params.len() - 1,
+                    page_params.len()
+                );
+                let mut rows = tx
+                    .query(&page_sql, &page_params)?
+                    .iter()
+                    .map(local_image_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                if before_page == 1 && !rows.is_empty() {
+                    let first = rows.remove(0);
+                    self.lists.put_position(
+                        generation,
+                        &page_key,
+                        offset,
+                        crate::list_cache::PageKey {
+                            id: first.id,
+                            scan_ms: 0,
+                        },
+                    );
+                }
+                if let Some(last) = rows.last() {
+                    self.lists.put_position(
+                        generation,
+                        &page_key,
+                        offset + rows.len() as i64,
+                        crate::list_cache::PageKey {
+                            id: last.id,
+                            scan_ms: 0,
+                        },
+                    );
+                }
+                Ok(LocalImagePage { total, rows })
             };
-            if limit == 0 || offset >= total {
-                return Ok(LocalImagePage {
-                    total,
-                    rows: Vec::new(),
-                });
-            }
-            let mut page_params = params.clone();
-            let mut after = String::new();
-            let mut skip = offset;
-            if let Some((position, key)) = self.lists.position(generation, &page_key, offset) {
-                skip = offset - position;
-                after = format!(" AND l.id > {}", bind(&mut page_params, key.id.into()));
-            }
-            // One row more, before the page, whose id is remembered as the position of
-            // `offset` itself (as placements() does).
-            let before_page = i64::from(skip > 0);
-            page_params.push((limit + before_page).into());
-            page_params.push((skip - before_page).into());
-            let page_sql = format!(
-                "SELECT l.id, l.uuid, l.image_name, l.image_version, i.digest, l.local_image_type, \
-                 {HUAWEI_SCAN_STATUS}, i.size_bytes, l.updated_ms, \
-                 CASE WHEN s.state = 'succeeded' THEN s.finished_ms END, \
-                 (SELECT COUNT(*) FROM host_local_images hl WHERE hl.local_image = l.id), \
-                 (SELECT COUNT(*) FROM containers c WHERE c.local_image = l.id), \
-                 COALESCE(s.component_count, 0), COALESCE(s.vul_count, 0), COALESCE(s.severity, ''), \
-                 h.name, h.uid, h.agent_id, i.id, l.enterprise_project_id \
-                 {from} \
-                 LEFT JOIN hosts h ON h.id = (SELECT MIN(hl.host) FROM host_local_images hl WHERE hl.local_image = l.id) \
-                 WHERE {where_sql}{after} ORDER BY l.id LIMIT ${} OFFSET ${}",
-                page_params.len() - 1,
-                page_params.len()
-            );
-            let mut rows = tx
-                .query(&page_sql, &page_params)?
-                .iter()
-                .map(local_image_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            if before_page == 1 && !rows.is_empty() {
-                let first = rows.remove(0);
-                self.lists.put_position(
-                    generation,
-                    &page_key,
-                    offset,
-                    crate::list_cache::PageKey {
-                        id: first.id,
-                        scan_ms: 0,
-                    },
-                );
-            }
-            if let Some(last) = rows.last() {
-                self.lists.put_position(
-                    generation,
-                    &page_key,
-                    offset + rows.len() as i64,
-                    crate::list_cache::PageKey {
-                        id: last.id,
-                        scan_ms: 0,
-                    },
-                );
-            }
-            Ok(LocalImagePage { total, rows })
+            let page = compute()?;
+            self.lists
+                .put_page(generation, &page_cache_key, page.clone(), page.rows.len());
+            Ok(page)
         })
     }
 }

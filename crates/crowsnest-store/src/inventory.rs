@@ -687,108 +687,120 @@ impl Store {
         let ids_key = format!("{ids_base}\n{order}\n{params:?}");
         let offset = query.offset.max(0);
         let limit = query.limit.max(0);
+        // The whole page is remembered too: the same request at the same generation is
+        // answered without SQL (list_cache.rs).
+        let page_key = format!("{ids_key}\n{offset}\n{limit}");
         self.read(|tx| {
             let generation = generation(tx)?;
-            let total = match self.lists.total(generation, &count_key) {
-                Some(total) => total,
-                None => {
-                    let total = tx.query_one(&count_sql, &params)?.int(0)?;
-                    self.lists.put_total(generation, &count_key, total);
-                    total
-                }
-            };
-            if limit == 0 || offset >= total {
-                return Ok(PlacementPage {
-                    total,
-                    rows: Vec::new(),
-                });
+            if let Some(page) = self.lists.page::<PlacementPage>(generation, &page_key) {
+                return Ok(page);
             }
-            // Continue from the nearest remembered position instead of skipping every row
-            // before `offset`.
-            let mut page_params = params.clone();
-            let mut ids_sql = ids_base.clone();
-            let mut skip = offset;
-            if let Some((position, key)) = self.lists.position(generation, &ids_key, offset) {
-                skip = offset - position;
-                page_params.push(key.id.into());
-                let id = page_params.len();
-                if query.order != PlacementOrder::Id {
-                    page_params.push(key.scan_ms.into());
-                }
-                let ms = page_params.len();
-                ids_sql.push_str(&match query.order {
-                    PlacementOrder::Id => format!(" AND t.id > ${id}"),
-                    // Row values seek the (tenant, scan time, id) index to the key.
-                    PlacementOrder::LastScanAsc => {
-                        format!(" AND (t.scan_finished_ms, t.id) > (${ms}, ${id})")
+            let mut compute = || -> Result<PlacementPage, StoreError> {
+                let total = match self.lists.total(generation, &count_key) {
+                    Some(total) => total,
+                    None => {
+                        let total = tx.query_one(&count_sql, &params)?.int(0)?;
+                        self.lists.put_total(generation, &count_key, total);
+                        total
                     }
-                    // Mixed directions have no row-value form: the first condition seeks the
-                    // descending index, the second drops the earlier rows of the key's time.
-                    PlacementOrder::LastScanDesc => format!(
-                        " AND t.scan_finished_ms <= ${ms} AND (t.scan_finished_ms < ${ms} OR t.id > ${id})"
-                    ),
-                });
-            }
-            // One row more, before the page, whose key is remembered as the position of
-            // `offset` itself: the next request for this page (or the one after it) then skips
-            // nothing.
-            let before_page = i64::from(skip > 0);
-            page_params.push((limit + before_page).into());
-            page_params.push((skip - before_page).into());
-            ids_sql.push_str(&format!(
-                " ORDER BY {order} LIMIT ${} OFFSET ${}",
-                page_params.len() - 1,
-                page_params.len()
-            ));
-            let keys: Vec<PageKey> = tx
-                .query(&ids_sql, &page_params)?
-                .iter()
-                .map(|r| {
-                    Ok(PageKey {
-                        id: r.int(0)?,
-                        scan_ms: r.int(1)?,
+                };
+                if limit == 0 || offset >= total {
+                    return Ok(PlacementPage {
+                        total,
+                        rows: Vec::new(),
+                    });
+                }
+                // Continue from the nearest remembered position instead of skipping every row
+                // before `offset`.
+                let mut page_params = params.clone();
+                let mut ids_sql = ids_base.clone();
+                let mut skip = offset;
+                if let Some((position, key)) = self.lists.position(generation, &ids_key, offset) {
+                    skip = offset - position;
+                    page_params.push(key.id.into());
+                    let id = page_params.len();
+                    if query.order != PlacementOrder::Id {
+                        page_params.push(key.scan_ms.into());
+                    }
+                    let ms = page_params.len();
+                    ids_sql.push_str(&match query.order {
+                        PlacementOrder::Id => format!(" AND t.id > ${id}"),
+                        // Row values seek the (tenant, scan time, id) index to the key.
+                        PlacementOrder::LastScanAsc => {
+                            format!(" AND (t.scan_finished_ms, t.id) > (${ms}, ${id})")
+                        }
+                        // Mixed directions have no row-value form: the first condition seeks the
+                        // descending index, the second drops the earlier rows of the key's time.
+                        PlacementOrder::LastScanDesc => format!(
+                            " AND t.scan_finished_ms <= ${ms} AND (t.scan_finished_ms < ${ms} OR t.id > ${id})"
+                        ),
+                    });
+                }
+                // One row more, before the page, whose key is remembered as the position of
+                // `offset` itself: the next request for this page (or the one after it) then skips
+                // nothing.
+                let before_page = i64::from(skip > 0);
+                page_params.push((limit + before_page).into());
+                page_params.push((skip - before_page).into());
+                ids_sql.push_str(&format!(
+                    " ORDER BY {order} LIMIT ${} OFFSET ${}",
+                    page_params.len() - 1,
+                    page_params.len()
+                ));
+                let keys: Vec<PageKey> = tx
+                    .query(&ids_sql, &page_params)?
+                    .iter()
+                    .map(|r| {
+                        Ok(PageKey {
+                            id: r.int(0)?,
+                            scan_ms: r.int(1)?,
+                        })
                     })
-                })
-                .collect::<Result<_, StoreError>>()?;
-            let mut keys = keys.as_slice();
-            if before_page == 1 {
-                let Some((first, page)) = keys.split_first() else {
+                    .collect::<Result<_, StoreError>>()?;
+                let mut keys = keys.as_slice();
+                if before_page == 1 {
+                    let Some((first, page)) = keys.split_first() else {
+                        return Ok(PlacementPage {
+                            total,
+                            rows: Vec::new(),
+                        });
+                    };
+                    self.lists.put_position(generation, &ids_key, offset, *first);
+                    keys = page;
+                }
+                let Some(last) = keys.last() else {
                     return Ok(PlacementPage {
                         total,
                         rows: Vec::new(),
                     });
                 };
-                self.lists.put_position(generation, &ids_key, offset, *first);
-                keys = page;
-            }
-            let Some(last) = keys.last() else {
-                return Ok(PlacementPage {
-                    total,
-                    rows: Vec::new(),
-                });
+                let end = offset + keys.len() as i64;
+                self.lists.put_position(generation, &ids_key, end, *last);
+                let ids: Vec<Value> = keys.iter().map(|k| Value::Int(k.id)).collect();
+                let list = (1..=ids.len())
+                    .map(|n| format!("${n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let rows_sql = format!(
+                    "SELECT t.id, t.uuid, t.tag, t.updated_ms, t.synced_ms, t.latest_version, t.deployed, \
+                     t.source_biz_tag, t.status, t.domain_name, t.shared_status, t.scannable, \
+                     r.uid, r.namespace, r.name, r.repo_type, r.image_type, \
+                     g.uid, g.name, g.registry_type, g.region_id, g.instance_id, g.instance_name, \
+                     g.instance_url, g.endpoints, g.enterprise_project_id, \
+                     i.id, i.digest, i.config_digest, i.size_bytes, i.created_ms, i.is_multiarch, {SCAN_COLUMNS} \
+                     {PLACEMENT_FROM} WHERE t.id IN ({list}) ORDER BY {order}"
+                );
+                let rows = tx
+                    .query(&rows_sql, &ids)?
+                    .iter()
+                    .map(placement_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(PlacementPage { total, rows })
             };
-            let end = offset + keys.len() as i64;
-            self.lists.put_position(generation, &ids_key, end, *last);
-            let ids: Vec<Value> = keys.iter().map(|k| Value::Int(k.id)).collect();
-            let list = (1..=ids.len())
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let rows_sql = format!(
-                "SELECT t.id, t.uuid, t.tag, t.updated_ms, t.synced_ms, t.latest_version, t.deployed, \
-                 t.source_biz_tag, t.status, t.domain_name, t.shared_status, t.scannable, \
-                 r.uid, r.namespace, r.name, r.repo_type, r.image_type, \
-                 g.uid, g.name, g.registry_type, g.region_id, g.instance_id, g.instance_name, \
-                 g.instance_url, g.endpoints, g.enterprise_project_id, \
-                 i.id, i.digest, i.config_digest, i.size_bytes, i.created_ms, i.is_multiarch, {SCAN_COLUMNS} \
-                 {PLACEMENT_FROM} WHERE t.id IN ({list}) ORDER BY {order}"
-            );
-            let rows = tx
-                .query(&rows_sql, &ids)?
-                .iter()
-                .map(placement_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(PlacementPage { total, rows })
+            let page = compute()?;
+            self.lists
+                .put_page(generation, &page_key, page.clone(), page.rows.len());
+            Ok(page)
         })
     }
 

@@ -9,12 +9,18 @@
 //! still at an older one neither reads nor fills it. Other processes writing the same database
 //! bump the same counter, so their changes are seen too.
 //!
+//! Whole pages are kept too, keyed by their query, offset and limit: a page asked for again at
+//! the same generation is the same rows, and list traffic (consoles refreshing, SDK clients
+//! polling the first page) asks for the same few pages over and over. They are bounded by the
+//! rows they hold, not only by their number.
+//!
 //! A position is a keyset continuation: "the row at index `p - 1` of this ordered, filtered
 //! list has key `k`", so the rows from offset `p` on are exactly those after `k`. A page at
 //! offset `o` then starts from the nearest remembered `p <= o` and skips only `o - p` rows.
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How many totals are kept before the map is emptied (bounds memory, not correctness).
 const MAX_TOTALS: usize = 4096;
@@ -22,6 +28,8 @@ const MAX_TOTALS: usize = 4096;
 const MAX_QUERIES: usize = 1024;
 /// How many positions one query keeps.
 const MAX_POSITIONS: usize = 256;
+/// How many rows the kept pages hold at most, all pages together (about 1 KiB each).
+const MAX_PAGE_ROWS: usize = 20_000;
 
 /// Where a page ended: the sort key of its last row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +45,9 @@ struct State {
     generation: i64,
     totals: HashMap<String, i64>,
     positions: HashMap<String, BTreeMap<i64, PageKey>>,
+    /// Whole pages (a `PlacementPage`, a `LocalImagePage`...), and how many rows they hold.
+    pages: HashMap<String, Arc<dyn Any + Send + Sync>>,
+    page_rows: usize,
 }
 
 /// The cache a [`crate::Store`] shares between its clones.
@@ -115,6 +126,39 @@ impl ListCache {
     }
 }
 
+impl ListCache {
+    /// The page remembered under `key` at `generation`, if it is a `T`.
+    pub(crate) fn page<T: Clone + 'static>(&self, generation: i64, key: &str) -> Option<T> {
+        self.at(generation, |s| {
+            s.pages
+                .get(key)
+                .and_then(|p| p.downcast_ref::<T>())
+                .cloned()
+        })
+        .flatten()
+    }
+
+    /// Remembers `page` (of `rows` rows) under `key` at `generation`.
+    pub(crate) fn put_page<T: Send + Sync + 'static>(
+        &self,
+        generation: i64,
+        key: &str,
+        page: T,
+        rows: usize,
+    ) {
+        self.at(generation, |s| {
+            if s.page_rows + rows > MAX_PAGE_ROWS {
+                s.pages.clear();
+                s.page_rows = 0;
+            }
+            if rows <= MAX_PAGE_ROWS && !s.pages.contains_key(key) {
+                s.pages.insert(key.to_owned(), Arc::new(page));
+                s.page_rows += rows;
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +179,24 @@ mod tests {
         // A write happened: generation 4 starts empty.
         assert_eq!(cache.total(4, "q"), None);
         assert_eq!(cache.total(3, "q"), None);
+    }
+
+    #[test]
+    fn pages_are_kept_per_generation_and_bounded_by_rows() {
+        let cache = ListCache::default();
+        cache.put_page(1, "p", vec![1, 2, 3], 3);
+        assert_eq!(cache.page::<Vec<i32>>(1, "p"), Some(vec![1, 2, 3]));
+        // Another type under the same key is a miss, not a wrong answer.
+        assert_eq!(cache.page::<String>(1, "p"), None);
+        assert_eq!(cache.page::<Vec<i32>>(2, "p"), None);
+        assert_eq!(cache.page::<Vec<i32>>(1, "p"), None);
+        cache.put_page(2, "a", 1u8, MAX_PAGE_ROWS - 1);
+        cache.put_page(2, "b", 2u8, 1);
+        assert_eq!(cache.page::<u8>(2, "a"), Some(1));
+        // Over the row budget: the kept pages are dropped before the new one goes in.
+        cache.put_page(2, "c", 3u8, 1);
+        assert_eq!(cache.page::<u8>(2, "a"), None);
+        assert_eq!(cache.page::<u8>(2, "c"), Some(3));
     }
 
     #[test]

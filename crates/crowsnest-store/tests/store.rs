@@ -761,6 +761,22 @@ fn cached_pages_equal_uncached_slices_and_writes_are_seen(db: &TestDb) {
     let after = store.placements(t, &q).unwrap();
     assert_eq!((after.total, after.rows.len()), (401, 21));
     assert_eq!(after.rows.last().unwrap().id, added);
+    // The page itself is remembered too (a second call is answered from the cache): a scan
+    // recorded through the other handle must still show in its rows.
+    assert_eq!(store.placements(t, &q).unwrap().rows, after.rows);
+    other
+        .record_scan(
+            image,
+            &ScanRecord {
+                vul_count: 7,
+                severity: "High".into(),
+                ..ScanRecord::succeeded(5, 6)
+            },
+        )
+        .unwrap();
+    let scanned = store.placements(t, &q).unwrap();
+    let scan = scanned.rows.last().unwrap().scan.as_ref().unwrap();
+    assert_eq!((scan.vul_count, scan.severity.as_str()), (7, "High"));
 }
 
 /// Seeded hosts' local images page from the cache exactly as without it (ListLocalImages).

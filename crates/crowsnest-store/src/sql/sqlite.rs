@@ -18,6 +18,12 @@ struct Shared {
     state: Mutex<PoolState>,
     /// Signalled when a connection is returned or a slot frees up.
     returned: Condvar,
+    /// Held by this process's writer for its whole transaction. SQLite admits one writer at a
+    /// time; without this lock the others wait in SQLite's busy handler, which polls with
+    /// sleeps of up to 100 ms, so under many concurrent writers (every signed Alibaba request
+    /// writes its nonce) latency grew in those steps. Queued here they wake as soon as the
+    /// writer commits. Writers in other processes still meet the busy timeout.
+    writer: Mutex<()>,
 }
 
 struct PoolState {
@@ -47,6 +53,7 @@ impl SqlitePool {
                     open: 1,
                 }),
                 returned: Condvar::new(),
+                writer: Mutex::new(()),
             }),
         };
         let conn = pool.connect()?;
@@ -145,6 +152,12 @@ impl SqlitePool {
         &self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        // The lock guards no data, so a panic while holding it leaves nothing to repair.
+        let _writer = self
+            .shared
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.with_tx(rusqlite::TransactionBehavior::Immediate, f)
     }
 
