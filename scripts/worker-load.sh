@@ -97,7 +97,7 @@ pg_cpu() {
   tck=$(getconf CLK_TCK)
   for stat in /proc/[0-9]*/stat; do
     pid=${stat#/proc/}; pid=${pid%/stat}
-    read -r -a f < "$stat" 2>/dev/null || continue
+    { read -r -a f < "$stat"; } 2>/dev/null || continue
     # After the "(comm)" field: f[3] is the parent, f[13] utime, f[14] stime (no spaces in comm).
     if [ "$pid" = "$postmaster" ] || [ "${f[3]}" = "$postmaster" ]; then
       total=$(( total + f[13] + f[14] ))
