@@ -181,6 +181,18 @@ impl Client<'_> {
             .await
     }
 
+    async fn vm_findings(&mut self, cred: Cred<'_>, id: &str) -> (StatusCode, Value) {
+        let path = format!("/api/v1/vm-images/{id}/findings");
+        self.call(
+            cred,
+            "get",
+            "/api/v1/vm-images/{image_id}/findings",
+            &path,
+            None,
+        )
+        .await
+    }
+
     /// Reads the image until its import has ended (two minutes at most).
     async fn vm_after_import(&mut self, cred: Cred<'_>, id: &str) -> Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -838,6 +850,23 @@ async fn native_api_endpoints_auth_and_openapi() {
     assert_eq!(image["DetectionOptions"]["Status"], "Finished");
     assert_eq!(image["Usage"], "none");
     assert_eq!(image["IsPublic"], false);
+    // The importer's inventory is stored under the image and matched against the server's
+    // database at import: the summary carries that build (no packages, nothing found).
+    let summary = &image["ScanSummary"];
+    let build = summary["VulnDbBuild"].as_str().unwrap().to_owned();
+    assert!(!build.is_empty(), "{image}");
+    assert_eq!(
+        (&summary["VulnerabilityCount"], &summary["SeverityLevel"]),
+        (&json!(0), &json!("Security"))
+    );
+    let (status, found) = c.vm_findings(Cred::Token(&token), &uefi).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["InventoryDigest"], summary["InventoryDigest"]);
+    assert_eq!(found["VulnDbBuild"], build.as_str());
+    assert_eq!(found["Vulnerabilities"], json!([]));
+    // Tenant B cannot see A's private image, nor its findings.
+    let (status, body) = c.vm_findings(Cred::Token(&b_token), &uefi).await;
+    assert_eq!((status.as_u16(), code(&body)), (404, "not_found"));
 
     // A truncated qcow2 ends CreateFailed with the reason.
     let (status, created) = c
@@ -862,6 +891,10 @@ async fn native_api_endpoints_auth_and_openapi() {
         (&item["Name"], &item["RiskLevel"]),
         (&json!("ImageImport"), &json!("High"))
     );
+    // A failed import stored no inventory: no summary, and no findings to show.
+    assert!(image.get("ScanSummary").is_none(), "{image}");
+    let (status, body) = c.vm_findings(Cred::Token(&token), &broken).await;
+    assert_eq!((status.as_u16(), code(&body)), (404, "not_found"));
 
     // The same disk uploaded as the body, kept in the tenant's own upload directory; a
     // signature (which would cover the whole body) does not authenticate an upload.

@@ -298,6 +298,51 @@ impl Scanner {
         }
     }
 
+    /// Scans a read-only filesystem view for its inventory ([`Scanner::scan_fs`]) and, with
+    /// the configured risk analyzers, its risks: the baseline checks over the view, and the
+    /// content analyzers over every file they want, read in place (a filesystem is one
+    /// "layer", so findings name none).
+    pub fn scan_fs_full(
+        &self,
+        fs: &dyn ImageFs,
+        source: SourceInfo,
+        diagnostics: Vec<Diagnostic>,
+    ) -> ScanOutput {
+        let inventory = self.scan_fs(fs, source, diagnostics);
+        let mut pass = self.risk.content_pass();
+        if self.risk.kinds().iter().any(|k| {
+            matches!(
+                k,
+                crowsnest_model::RiskKind::Secret | crowsnest_model::RiskKind::Malware
+            )
+        }) {
+            for (path, meta) in fs.entries() {
+                if !self.risk.wants_content(path, meta) {
+                    continue;
+                }
+                match fs.open(path) {
+                    Ok(mut reader) => pass.visit(
+                        LayerFile {
+                            layer: 0,
+                            path,
+                            meta,
+                        },
+                        &mut reader,
+                    ),
+                    Err(e) => tracing::debug!(path = %path, error = %e, "not analyzed"),
+                }
+            }
+        }
+        let mut risks = self.risk.baseline(&BaselineInput {
+            fs,
+            config: inventory.config.as_ref(),
+            source: &inventory.source,
+            layers: &inventory.layers,
+        });
+        risks.extend(pass.finish().into_iter().map(|r| r.finding));
+        ScanOutput { inventory, risks }
+    }
+
     /// Runs OS detection and the catalogers over a merged view and assembles the inventory.
     fn inventory(
         &self,

@@ -96,9 +96,9 @@ pub use tasks::{NewScanTask, ScanTask};
 pub use tenants::{ApiKey, ApiKeySummary, NewTenant, TenantId};
 pub use vm_images::{
     NewVmImage, OwnerAlias, VmImageCheck, VmImageDisk, VmImagePage, VmImageQuery, VmImageRow,
-    VmImageSource,
+    VmImageScan, VmImageSource,
 };
-pub use vm_import::{NewVmImport, VmImportResult};
+pub use vm_import::{vm_inventory_digest, NewVmImport, VmImportResult};
 pub use vm_sharing::VmImageAudience;
 
 use sql::{PgPool, Pool, SqlitePool, Tx};
@@ -182,6 +182,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0011_agents.sql"),
     include_str!("../migrations/0012_registry_schedules.sql"),
     include_str!("../migrations/0013_critical_findings.sql"),
+    include_str!("../migrations/0014_vm_image_inventories.sql"),
 ];
 
 /// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,

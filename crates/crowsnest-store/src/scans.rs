@@ -350,7 +350,7 @@ fn stored_only_scan() -> ScanRecord {
 
 /// The worse of two of Huawei's levels (`Security` < `Low` < `Medium` < `High`); an empty or
 /// unknown name counts as `Security`.
-fn worse_level<'a>(a: &'a str, b: &'a str) -> &'a str {
+pub fn worse_level<'a>(a: &'a str, b: &'a str) -> &'a str {
     const ORDER: [&str; 4] = ["Security", "Low", "Medium", "High"];
     let rank = |l: &str| ORDER.iter().position(|o| *o == l).unwrap_or(0);
     if rank(b) > rank(a) {

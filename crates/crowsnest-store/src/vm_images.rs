@@ -3,7 +3,7 @@
 //! published as community images. Each image has its disk mappings, tags and check items.
 
 use crate::sql::{Row, Tx, Value};
-use crate::{Store, StoreError, TenantId};
+use crate::{Store, StoreError, TenantId, VulnCounts};
 
 /// Where a VM image comes from, as stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,12 +292,36 @@ pub struct VmImageRow {
     pub created_ms: i64,
     /// Packages the catalogers found (imported images; 0 otherwise).
     pub package_count: i64,
+    /// What the scan of an imported image found, as last matched; None when the image has no
+    /// stored inventory (platform images, imports that failed or are still running).
+    pub scan: Option<VmImageScan>,
     /// Disks in order.
     pub disks: Vec<VmImageDisk>,
     /// Tags by key.
     pub tags: Vec<(String, String)>,
     /// Check items by name.
     pub checks: Vec<VmImageCheck>,
+}
+
+/// The stored inventory of an imported VM image and what was found in it: the counts of its
+/// last vulnerability match (a database update re-matches it like any stored inventory) and
+/// of its risk analyzers' findings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VmImageScan {
+    /// The stored inventory's key (see [`crate::vm_import::vm_inventory_digest`]).
+    pub inventory_digest: String,
+    /// The vulnerability database build of `vulns`; empty until first matched.
+    pub vulndb_build: String,
+    /// Vulnerabilities by severity, as last matched.
+    pub vulns: VulnCounts,
+    /// Baseline (unsafe setting) findings.
+    pub baseline_count: i64,
+    /// Malicious files.
+    pub malicious_count: i64,
+    /// Secrets and other alarms.
+    pub alarm_count: i64,
+    /// The worse of the vulnerabilities' and the risks' levels (Security, Low, Medium, High).
+    pub severity_level: String,
 }
 
 /// One page of VM images and the total that matched.
@@ -338,8 +362,41 @@ const VM_COLUMNS: &str = concat!(
     usage_sql!(),
     ", v.os_type, v.os_name, v.os_name_en, v.platform, v.architecture, v.boot_mode, v.size_gib, \
     v.product_code, v.supplier_name, v.resource_group_id, v.nvme_support, v.detection_status, \
-    v.created_ms, v.package_count"
+    v.created_ms, v.package_count, COALESCE(si.digest, ''), COALESCE(si.vulndb_build, ''), \
+    COALESCE(si.critical_count, 0), COALESCE(si.high_count, 0), COALESCE(si.medium_count, 0), \
+    COALESCE(si.low_count, 0), COALESCE(si.unknown_count, 0), COALESCE(si.baseline_count, 0), \
+    COALESCE(si.malicious_count, 0), COALESCE(si.alarm_count, 0), \
+    COALESCE(si.risk_level, 'Security')"
 );
+
+/// The images and their stored inventories' counts (an image without one joins nothing: no
+/// stored inventory has the empty digest).
+const VM_FROM: &str =
+    "vm_images v LEFT JOIN stored_inventories si ON si.digest = v.inventory_digest";
+
+fn vm_scan_from(row: &Row) -> Result<Option<VmImageScan>, StoreError> {
+    let inventory_digest = row.text(33)?;
+    if inventory_digest.is_empty() {
+        return Ok(None);
+    }
+    let vulns = VulnCounts {
+        critical: row.int(35)?,
+        high: row.int(36)?,
+        medium: row.int(37)?,
+        low: row.int(38)?,
+        unknown: row.int(39)?,
+    };
+    let risk_level = row.text(43)?;
+    Ok(Some(VmImageScan {
+        inventory_digest,
+        vulndb_build: row.text(34)?,
+        severity_level: crate::scans::worse_level(vulns.level(), &risk_level).to_owned(),
+        vulns,
+        baseline_count: row.int(40)?,
+        malicious_count: row.int(41)?,
+        alarm_count: row.int(42)?,
+    }))
+}
 
 fn vm_image_from(row: &Row) -> Result<VmImageRow, StoreError> {
     Ok(VmImageRow {
@@ -376,6 +433,7 @@ fn vm_image_from(row: &Row) -> Result<VmImageRow, StoreError> {
         detection_status: row.text(30)?,
         created_ms: row.int(31)?,
         package_count: row.int(32)?,
+        scan: vm_scan_from(row)?,
         disks: Vec::new(),
         tags: Vec::new(),
         checks: Vec::new(),
@@ -675,7 +733,7 @@ impl Store {
         page_params.push(query.limit.max(0).into());
         page_params.push(query.offset.max(0).into());
         let page_sql = format!(
-            "SELECT {VM_COLUMNS} FROM vm_images v WHERE {where_sql} \
+            "SELECT {VM_COLUMNS} FROM {VM_FROM} WHERE {where_sql} \
              ORDER BY v.created_ms DESC, v.id DESC LIMIT ${} OFFSET ${}",
             page_params.len() - 1,
             page_params.len()

@@ -3,6 +3,11 @@
 //! it ends `Available` with what inspection found (OS, architecture, boot mode, check items,
 //! NVMe support), or `CreateFailed` with the reason as a High-risk check item, so ECS
 //! DescribeImages shows why. Only the importing tenant's own `Creating` rows are touched.
+//!
+//! An import that scanned the disk stores its inventory and risks as any scan does
+//! ([`Store::save_inventory`], [`Store::save_risks`]) under [`vm_inventory_digest`] of the
+//! image id, and [`Store::finish_vm_import`] links the image to that row, whose counts the
+//! catalogue then shows and every re-match updates.
 
 use crate::sql::{Tx, Value};
 use crate::vm_images::{NewVmImage, VmImageCheck, VmImageDisk, VmImageSource};
@@ -59,6 +64,22 @@ pub struct VmImportResult {
     pub checks: Vec<VmImageCheck>,
     /// Packages the catalogers found on the root filesystem.
     pub package_count: i64,
+    /// The key of the inventory stored for the image ([`vm_inventory_digest`]); empty when
+    /// the import stored none.
+    pub inventory_digest: String,
+}
+
+/// The key an imported VM image's inventory is stored under: `sha256:` and the SHA-256 of a
+/// fixed prefix and the image id. A disk has no content digest that is cheap to know (a qcow2
+/// file's bytes are not its content, and hashing the virtual disk would read it all again),
+/// while the image id is unique across the store and never reused by another tenant; the
+/// prefix keeps these keys apart from any image digest.
+pub fn vm_inventory_digest(image_id: &str) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"crowsnest vm image inventory\0");
+    h.update(image_id.as_bytes());
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 impl Store {
@@ -164,7 +185,7 @@ impl Store {
                 "UPDATE vm_images SET status = 'Available', progress = '100%', os_type = $1, \
                  os_name = $2, os_name_en = $3, platform = $4, architecture = $5, boot_mode = $6, \
                  is_support_cloudinit = $7, nvme_support = $8, detection_status = 'Finished', \
-                 package_count = $10 WHERE id = $9",
+                 package_count = $10, inventory_digest = $11 WHERE id = $9",
                 &[
                     result.os_type.as_str().into(),
                     result.os_name.as_str().into(),
@@ -176,6 +197,7 @@ impl Store {
                     result.nvme_support.as_str().into(),
                     row.into(),
                     result.package_count.into(),
+                    result.inventory_digest.as_str().into(),
                 ],
             )?;
             finish_disks(tx, row, "100%")?;

@@ -428,3 +428,110 @@ fn critical_findings_are_new_once(db: &TestDb) {
 }
 
 on_both_engines!(critical_findings_are_new_once);
+
+/// An imported VM image points at its stored inventory: the catalogue shows the counts of the
+/// import's match and risks, and a later re-match of that inventory (a database update)
+/// reaches the image without touching it.
+fn vm_image_shows_its_stored_inventory_and_rematches(db: &TestDb) {
+    use crowsnest_store::vm_images::VmImageQuery;
+    use crowsnest_store::{vm_inventory_digest, NewVmImport, VmImportResult};
+    let store = db.open();
+    let tenant = store
+        .create_tenant(&NewTenant {
+            name: "t".into(),
+            account_id: "1001".into(),
+        })
+        .unwrap();
+    let begin = |id: &str| {
+        store
+            .begin_vm_import(
+                tenant,
+                &NewVmImport {
+                    image_id: id.into(),
+                    region_id: "cn-hangzhou".into(),
+                    image_name: id.into(),
+                    image_family: String::new(),
+                    description: String::new(),
+                    tags: vec![],
+                    format: "qcow2".into(),
+                    source_name: "d.qcow2".into(),
+                    size_gib: 1,
+                    created_ms: 1,
+                },
+            )
+            .unwrap();
+    };
+    begin("m-scanned");
+    begin("m-plain");
+    let key = vm_inventory_digest("m-scanned");
+    assert_ne!(key, vm_inventory_digest("m-plain"));
+    assert!(key.starts_with("sha256:") && key.len() == 71, "{key}");
+    store.save_inventory(&key, &inventory(4), "e1").unwrap();
+    store
+        .save_risks(
+            &key,
+            &RiskKind::ALL,
+            &[risk(RiskKind::Baseline, "CN-BL-001", Severity::Low, None)],
+        )
+        .unwrap();
+    let first = VulnCounts {
+        medium: 2,
+        low: 1,
+        ..Default::default()
+    };
+    store.record_match(&key, "b1", &first).unwrap();
+    store
+        .finish_vm_import(
+            tenant,
+            "m-scanned",
+            &VmImportResult {
+                package_count: 4,
+                inventory_digest: key.clone(),
+                ..VmImportResult::default()
+            },
+        )
+        .unwrap();
+    store
+        .finish_vm_import(tenant, "m-plain", &VmImportResult::default())
+        .unwrap();
+    let shown = |id: &str| store.vm_image(tenant, id).unwrap().unwrap().scan;
+    let scan = shown("m-scanned").unwrap();
+    assert_eq!(scan.inventory_digest, key);
+    assert_eq!((scan.vulndb_build.as_str(), scan.vulns), ("b1", first));
+    assert_eq!(
+        (scan.baseline_count, scan.malicious_count, scan.alarm_count),
+        (1, 0, 0)
+    );
+    assert_eq!(scan.severity_level, "Medium");
+    assert!(shown("m-plain").is_none());
+    // The re-match walks stored inventories, the VM image's among them.
+    let todo = store.inventories_to_match("b2", None, 10).unwrap();
+    assert_eq!(todo.len(), 1);
+    assert_eq!(todo[0].digest, key);
+    let second = VulnCounts {
+        critical: 1,
+        ..Default::default()
+    };
+    let recorded = store.record_match(&key, "b2", &second).unwrap();
+    assert!(recorded.changed && !recorded.image_updated);
+    let scan = shown("m-scanned").unwrap();
+    assert_eq!((scan.vulndb_build.as_str(), scan.vulns), ("b2", second));
+    assert_eq!(scan.severity_level, "High");
+    // The list answers the same as the single image.
+    let page = store
+        .vm_images(
+            tenant,
+            &VmImageQuery {
+                region_id: "cn-hangzhou".into(),
+                statuses: vec!["Available".into()],
+                limit: 10,
+                ..VmImageQuery::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(page.total, 2);
+    let listed: Vec<_> = page.rows.iter().map(|r| r.scan.is_some()).collect();
+    assert_eq!(listed.iter().filter(|s| **s).count(), 1);
+}
+
+on_both_engines!(vm_image_shows_its_stored_inventory_and_rematches);

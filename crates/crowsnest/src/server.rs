@@ -51,6 +51,10 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    // Built before the server announces itself: it compiles the YARA rules.
+    let importer = std::sync::Arc::new(crate::vm::DiskImporter::new(
+        crowsnest_vm::DiskLimits::default(),
+    )?);
     // Printed before serving so that scripts (and the SDK tests) know when to connect.
     eprintln!(
         "crowsnest API on http://{} (store: {:?}, {} scan workers)",
@@ -78,9 +82,7 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
                 ..crowsnest_api::Settings::default()
             },
             // The API confines each import (backing files included) to its directory.
-            vm_importer: Some(std::sync::Arc::new(crate::vm::DiskImporter {
-                limits: crowsnest_vm::DiskLimits::default(),
-            })),
+            vm_importer: Some(importer),
         },
         stop_signal(),
     ));

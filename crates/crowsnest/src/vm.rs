@@ -4,7 +4,10 @@
 //! `scan` runs the container catalogers over the disk's root filesystem and prints a report
 //! like `crowsnest scan`; `import` records the disk as a custom image in the catalogue that
 //! ECS DescribeImages serves: `Creating` with progress while it is read, then `Available` with
-//! its check items, or `CreateFailed` with the reason.
+//! its check items, or `CreateFailed` with the reason. An import scans the root filesystem
+//! with the catalogers and every risk analyzer, stores the inventory and risks under the
+//! image, and matches it against the vulnerability database (a later `db update` re-matches
+//! it with every other stored inventory).
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -12,10 +15,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use crowsnest_api::native::vm_images::{
-    begin_import, new_image_id, run_import, DiskProbe, ImportRequest, VmImportFailure, VmImporter,
+    begin_import, new_image_id, run_import, DiskProbe, ImportRequest, VmImportFailure, VmImported,
+    VmImporter, VmScan,
 };
-use crowsnest_model::{ScanReport, SourceInfo, SourceKind};
+use crowsnest_model::{RiskKind, ScanReport, SourceInfo, SourceKind};
 use crowsnest_report::{Format, RenderOptions};
+use crowsnest_risk::{RiskAnalyzers, RiskOptions};
 use crowsnest_scan::Scanner;
 use crowsnest_store::vm_images::VmImageCheck;
 use crowsnest_store::{TenantId, VmImportResult};
@@ -99,14 +104,27 @@ const INSPECTED: u8 = 70;
 const SCANNED: u8 = 95;
 
 /// Reads disk images for imports (`crowsnest vm import` and `POST /api/v1/vm-images`):
-/// opens the disk with `crowsnest-vm`, inspects it, and runs the catalogers over its root
-/// filesystem.
+/// opens the disk with `crowsnest-vm`, inspects it, and runs the catalogers and every risk
+/// analyzer (as registry scans and the workers do) over its root filesystem.
 pub struct DiskImporter {
     /// Limits on what a disk may make the reader do.
     pub limits: DiskLimits,
+    scanner: Scanner,
+    risk_scanners: Vec<RiskKind>,
 }
 
 impl DiskImporter {
+    /// An importer with every cataloger and risk analyzer (the YARA rules compiled once).
+    pub fn new(limits: DiskLimits) -> Result<DiskImporter> {
+        let options = RiskOptions::all();
+        let risk = RiskAnalyzers::new(&options).map_err(|e| crate::coded(e.code().as_str(), &e))?;
+        Ok(DiskImporter {
+            limits,
+            scanner: Scanner::default().with_risk(risk),
+            risk_scanners: options.kinds.into_iter().collect(),
+        })
+    }
+
     fn failure(e: &VmError) -> VmImportFailure {
         VmImportFailure {
             code: e.code().as_str().to_owned(),
@@ -135,7 +153,7 @@ impl VmImporter for DiskImporter {
         disk: &Path,
         confine: Option<&Path>,
         progress: &mut dyn FnMut(u8),
-    ) -> Result<VmImportResult, VmImportFailure> {
+    ) -> Result<VmImported, VmImportFailure> {
         let limits = DiskLimits {
             backing_root: confine.map(Path::to_path_buf),
             ..self.limits.clone()
@@ -159,11 +177,20 @@ impl VmImporter for DiskImporter {
             architecture: found.architecture.clone(),
             os: Some("linux".into()),
         };
-        let inventory = Scanner::default().scan_fs(fs, info, fs.diagnostics().to_vec());
+        let output = self
+            .scanner
+            .scan_fs_full(fs, info, fs.diagnostics().to_vec());
         progress(SCANNED);
         let mut result = import_result(&found);
-        result.package_count = i64::try_from(inventory.packages.len()).unwrap_or(i64::MAX);
-        Ok(result)
+        result.package_count = i64::try_from(output.inventory.packages.len()).unwrap_or(i64::MAX);
+        Ok(VmImported {
+            result,
+            scan: Some(VmScan {
+                inventory: output.inventory,
+                risk_scanners: self.risk_scanners.clone(),
+                risks: output.risks,
+            }),
+        })
     }
 }
 
@@ -174,9 +201,7 @@ fn import(config: &Config, args: VmImportArgs) -> Result<ExitCode> {
     if !args.image.is_file() {
         anyhow::bail!("not_found: {} is not a file", args.image.display());
     }
-    let importer = DiskImporter {
-        limits: DiskLimits::default(),
-    };
+    let importer = DiskImporter::new(DiskLimits::default())?;
     begin_import(
         &store,
         tenant,
@@ -205,7 +230,7 @@ fn import(config: &Config, args: VmImportArgs) -> Result<ExitCode> {
             disk: &Path,
             confine: Option<&Path>,
             progress: &mut dyn FnMut(u8),
-        ) -> Result<VmImportResult, VmImportFailure> {
+        ) -> Result<VmImported, VmImportFailure> {
             let id = self.1;
             self.0.import(disk, confine, &mut |p| {
                 progress(p);
@@ -221,6 +246,7 @@ fn import(config: &Config, args: VmImportArgs) -> Result<ExitCode> {
         &args.image,
         // The command line reads what its user can read: no confinement.
         None,
+        Some(config.vulndb.as_path()),
     )
     .map_err(|f| {
         anyhow::anyhow!(
@@ -229,6 +255,36 @@ fn import(config: &Config, args: VmImportArgs) -> Result<ExitCode> {
             f.reason
         )
     })?;
+    if !config.vulndb.is_file() {
+        eprintln!(
+            "note: no vulnerability database at {}; the image's inventory is stored unmatched \
+             (`crowsnest db update` matches it)",
+            config.vulndb.display()
+        );
+    }
+    // The counts as the catalogue now shows them.
+    let scan = store
+        .vm_image(tenant, &image_id)
+        .with_context(|| format!("reading image {image_id} back"))?
+        .and_then(|row| row.scan);
+    let summary = scan.map(|s| {
+        serde_json::json!({
+            "InventoryDigest": s.inventory_digest,
+            "VulnDbBuild": s.vulndb_build,
+            "VulnerabilityCount": s.vulns.total(),
+            "Vulnerabilities": {
+                "Critical": s.vulns.critical,
+                "High": s.vulns.high,
+                "Medium": s.vulns.medium,
+                "Low": s.vulns.low,
+                "Unknown": s.vulns.unknown,
+            },
+            "BaselineCount": s.baseline_count,
+            "MaliciousCount": s.malicious_count,
+            "AlarmCount": s.alarm_count,
+            "SeverityLevel": s.severity_level,
+        })
+    });
     let mut out = io::stdout().lock();
     serde_json::to_writer_pretty(
         &mut out,
@@ -240,6 +296,7 @@ fn import(config: &Config, args: VmImportArgs) -> Result<ExitCode> {
             "BootMode": result.boot_mode,
             "NvmeSupport": result.nvme_support,
             "PackageCount": result.package_count,
+            "ScanSummary": summary,
         }),
     )?;
     writeln!(out)?;
@@ -269,6 +326,7 @@ fn import_result(found: &Inspection) -> VmImportResult {
             })
             .collect(),
         package_count: 0,
+        inventory_digest: String::new(),
     }
 }
 
@@ -287,17 +345,19 @@ fn platform(id: &str, name: &str) -> String {
     }
 }
 
-/// The disk format by the file's first bytes (qcow2's or sparse VMDK's magic, else raw), for
-/// the Creating row of a disk whose header does not even open.
+/// The disk format by the file's first bytes (qcow2's or sparse VMDK's magic, a dynamic VHD's
+/// footer copy, else raw), for the Creating row of a disk whose header does not even open.
 fn sniff_format(path: &Path) -> &'static str {
     use std::io::Read;
-    let mut magic = [0u8; 4];
+    let mut magic = [0u8; 8];
     let read = std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut magic))
         .is_ok();
     match &magic {
-        b"QFI\xfb" if read => "qcow2",
-        b"KDMV" if read => "vmdk",
+        _ if !read => "raw",
+        [b'Q', b'F', b'I', 0xfb, ..] => "qcow2",
+        [b'K', b'D', b'M', b'V', ..] => "vmdk",
+        b"conectix" => "vhd",
         _ => "raw",
     }
 }

@@ -307,3 +307,269 @@ fn serve_imports_through_the_api_with_a_scan_and_keeps_backing_files_inside() {
         "{reason}"
     );
 }
+
+fn python_with_packaging() -> Option<&'static str> {
+    // Debian's python3 first: python3-packaging is what .ci/apt-packages.txt installs.
+    for candidate in ["/usr/bin/python3", "python3"] {
+        let ok = Command::new(candidate)
+            .args(["-c", "import packaging.version"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(candidate);
+        }
+    }
+    if crowsnest_testkit::tools_required() {
+        panic!("python3 with `packaging` (Debian python3-packaging) is required under CI");
+    }
+    eprintln!("skipping: python3 with `packaging` is not installed");
+    None
+}
+
+/// How many findings (groups of records sharing an id) the records in `zips` imply for
+/// `(name, version)` PyPI packages, by the vulnerability tests' independent oracle.
+fn implied_pypi_findings(python: &str, zips: &[PathBuf], packages: &[(&str, &str)]) -> usize {
+    use std::io::Write;
+    let probes: Vec<serde_json::Value> = packages
+        .iter()
+        .map(|(name, version)| {
+            serde_json::json!({ "ecosystem": "PyPI", "name": name, "version": version })
+        })
+        .collect();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crowsnest-vulndb/tests/oracle/osv_oracle.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = serde_json::to_vec(&serde_json::json!({"zips": zips, "probes": probes})).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "oracle failed");
+    let answers: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    answers
+        .iter()
+        .map(|a| {
+            assert_eq!(a["status"], "ok", "{a}");
+            a["groups"].as_array().map_or(0, Vec::len)
+        })
+        .sum()
+}
+
+/// Python distributions planted on the disk, each with records in the PyPI fixture.
+const PLANTED_DISTS: [(&str, &str); 3] = [
+    ("PyYAML", "5.3.1"),
+    ("Jinja2", "2.11.2"),
+    ("urllib3", "1.26.4"),
+];
+
+/// The debootstrap root as a compressed qcow2, with planted Python distributions (under
+/// `/opt/app/site-packages`), an AWS key in `/opt/app/.env` and the EICAR test file in
+/// `/tmp/eicar.com`, all written into the ext4 image with debugfs.
+fn debian_qcow2_with_findings(dir: &Path) -> PathBuf {
+    let root = crowsnest_testkit::debian_rootfs().unwrap();
+    let ext4 = dir.join("root.ext4");
+    disk::mke2fs(&root, &ext4, 400);
+    let planted = dir.join("planted");
+    std::fs::create_dir_all(&planted).unwrap();
+    let mut requests = vec![
+        "mkdir opt/app".to_owned(),
+        "mkdir opt/app/site-packages".to_owned(),
+    ];
+    for (name, version) in PLANTED_DISTS {
+        let file = planted.join(format!("{name}.METADATA"));
+        std::fs::write(
+            &file,
+            format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"),
+        )
+        .unwrap();
+        let dist = format!("opt/app/site-packages/{name}-{version}.dist-info");
+        requests.push(format!("mkdir {dist}"));
+        requests.push(format!("write {} {dist}/METADATA", file.display()));
+    }
+    // Assembled here so that no file of the repository is itself a key or a test virus.
+    let env = planted.join("env");
+    std::fs::write(
+        &env,
+        format!("AWS_ACCESS_KEY_ID={}{}\n", "AKIA", "Q3T7ZK2MVX4RB6WN"),
+    )
+    .unwrap();
+    requests.push(format!("write {} opt/app/.env", env.display()));
+    let eicar = planted.join("eicar");
+    std::fs::write(
+        &eicar,
+        [
+            "X5O!P%@AP[4\\PZX54(P^)7CC)7}$",
+            "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!",
+            "$H+H*",
+        ]
+        .concat(),
+    )
+    .unwrap();
+    requests.push(format!("write {} tmp/eicar.com", eicar.display()));
+    disk::debugfs(&ext4, &requests);
+    let qcow = dir.join("debian.qcow2");
+    disk::qcow2_compressed(&ext4, &qcow);
+    let _ = std::fs::remove_file(ext4);
+    qcow
+}
+
+#[test]
+fn vm_import_stores_findings_and_a_database_import_rematches_them() {
+    if !disk::require_disk_tools() || crowsnest_testkit::debian_rootfs().is_none() {
+        return;
+    }
+    let Some(python) = python_with_packaging() else {
+        return;
+    };
+    let dir = disk::scratch("cli-vm-findings");
+    let qcow = debian_qcow2_with_findings(&dir);
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open_data_dir(data.path()).unwrap();
+    let tenant = store
+        .create_tenant(&NewTenant {
+            name: "acme".into(),
+            account_id: "1234567890".into(),
+        })
+        .unwrap();
+    let zip = |eco: &str| crowsnest_testkit::fixture(&format!("osv/{eco}/all.zip"));
+    let ok = |out: Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+
+    // A database without PyPI records first: the import matches against it.
+    ok(crowsnest(
+        data.path(),
+        &["db", "import", zip("npm").to_str().unwrap()],
+    ));
+    let out = ok(crowsnest(
+        data.path(),
+        &[
+            "vm",
+            "import",
+            qcow.to_str().unwrap(),
+            "--name",
+            "debian-12",
+            "--tenant",
+            &tenant.0.to_string(),
+            "--image-id",
+            "m-debian",
+        ],
+    ));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = &printed["ScanSummary"];
+    let npm_only = implied_pypi_findings(python, &[zip("npm")], &PLANTED_DISTS);
+    assert_eq!(npm_only, 0);
+    assert_eq!(summary["VulnerabilityCount"], npm_only, "{printed}");
+    let first_build = summary["VulnDbBuild"].as_str().unwrap().to_owned();
+    assert!(!first_build.is_empty(), "{printed}");
+
+    // The inventory is stored under the image, with the planted distributions in it.
+    let digest = crowsnest_store::vm_inventory_digest("m-debian");
+    assert_eq!(summary["InventoryDigest"], digest.as_str());
+    let stored = store.stored_inventory(&digest).unwrap().unwrap();
+    assert_eq!(
+        stored.inventory.packages.len() as u64,
+        printed["PackageCount"]
+    );
+    for (name, version) in PLANTED_DISTS {
+        assert!(
+            stored
+                .inventory
+                .packages
+                .iter()
+                .any(|p| p.name == name && p.version == version),
+            "{name} {version} not cataloged"
+        );
+    }
+    // The risk analyzers ran over the same filesystem: the planted key and test virus are
+    // found where they were written, and the catalogue shows their counts and level.
+    let risks = store.stored_risks(&digest).unwrap().unwrap();
+    assert_eq!(risks.scanners, crowsnest_model::RiskKind::ALL.to_vec());
+    let at = |kind: crowsnest_model::RiskKind, path: &str| {
+        risks
+            .findings
+            .iter()
+            .any(|r| r.kind == kind && r.path.as_deref() == Some(path))
+    };
+    assert!(
+        at(crowsnest_model::RiskKind::Secret, "/opt/app/.env"),
+        "{:?}",
+        risks.findings
+    );
+    assert!(
+        at(crowsnest_model::RiskKind::Malware, "/tmp/eicar.com"),
+        "{:?}",
+        risks.findings
+    );
+    let scan = store.vm_image(tenant, "m-debian").unwrap().unwrap().scan;
+    let scan = scan.unwrap();
+    assert_eq!(scan.malicious_count, risks.summary.malicious_files as i64);
+    assert_eq!(scan.alarm_count, risks.summary.alarms as i64);
+    assert_eq!(scan.baseline_count, risks.summary.unsafe_settings as i64);
+    assert!(scan.malicious_count >= 1 && scan.alarm_count >= 1);
+    assert_eq!(scan.severity_level, "High");
+
+    // The PyPI records arrive: the import's re-match reaches the VM image without the disk.
+    std::fs::remove_file(&qcow).unwrap();
+    ok(crowsnest(
+        data.path(),
+        &["db", "import", zip("PyPI").to_str().unwrap()],
+    ));
+    let expected = implied_pypi_findings(python, &[zip("npm"), zip("PyPI")], &PLANTED_DISTS);
+    assert!(expected > 0, "the planted versions have PyPI records");
+    let scan = store
+        .vm_image(tenant, "m-debian")
+        .unwrap()
+        .unwrap()
+        .scan
+        .unwrap();
+    assert_eq!(scan.vulns.total() as usize, expected);
+    assert_ne!(scan.vulndb_build, first_build);
+
+    // The native API shows the same counts, and the findings themselves.
+    let token =
+        crowsnest_api::keys::create_token(&store, tenant, &["crowsnest:*"], 3_600_000).unwrap();
+    let imports = dir.join("imports");
+    std::fs::create_dir_all(&imports).unwrap();
+    let (_server, base) = serve(data.path(), &imports);
+    let client = reqwest::blocking::Client::new();
+    let get = |path: &str| -> serde_json::Value {
+        let resp = client
+            .get(format!("{base}{path}"))
+            .header("x-auth-token", &token)
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.json().unwrap()
+    };
+    let image = get("/api/v1/vm-images/m-debian");
+    assert_eq!(
+        image["ScanSummary"]["VulnerabilityCount"], expected,
+        "{image}"
+    );
+    assert_eq!(
+        image["ScanSummary"]["VulnDbBuild"],
+        scan.vulndb_build.as_str()
+    );
+    let found = get("/api/v1/vm-images/m-debian/findings");
+    let vulns = found["Vulnerabilities"].as_array().unwrap();
+    assert_eq!(vulns.len(), expected, "{found}");
+    assert!(vulns.iter().all(|v| PLANTED_DISTS
+        .iter()
+        .any(|(n, ver)| v["package_name"] == *n && v["installed_version"] == *ver)));
+    assert_eq!(found["MaliciousCount"], scan.malicious_count);
+    assert_eq!(found["SeverityLevel"], "High");
+    let _ = std::fs::remove_dir_all(dir);
+}

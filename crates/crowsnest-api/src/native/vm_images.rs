@@ -24,7 +24,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::Router;
-use crowsnest_store::{NewVmImport, Store, StoreError, TenantId, VmImageRow, VmImportResult};
+use crowsnest_store::{
+    NewVmImport, Store, StoreError, TenantId, VmImageRow, VmImportResult, VulnCounts,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -87,6 +89,30 @@ pub struct VmImportFailure {
     pub reason: String,
 }
 
+/// What the catalogers and risk analyzers found on an imported disk's root filesystem.
+#[derive(Clone, Debug)]
+pub struct VmScan {
+    /// The packages.
+    pub inventory: crowsnest_model::Inventory,
+    /// The risk analyzers that ran.
+    pub risk_scanners: Vec<crowsnest_model::RiskKind>,
+    /// What they found.
+    pub risks: Vec<crowsnest_model::RiskFinding>,
+}
+
+/// A disk that was read: the catalogue's columns and, when the importer scanned the root
+/// filesystem, what the scan found (stored under the image, like a container image's scan).
+#[derive(Clone, Debug)]
+pub struct VmImported {
+    /// What inspection found.
+    pub result: VmImportResult,
+    /// The scan, if one ran.
+    pub scan: Option<VmScan>,
+}
+
+/// The scan engine's name stored with an imported image's inventory.
+const ENGINE: &str = concat!("crowsnest-vm-import ", env!("CARGO_PKG_VERSION"));
+
 /// Reads disk images for imports. The binary implements it with `crowsnest-vm` (and the scan
 /// engine); the API only records what it reports.
 pub trait VmImporter: Send + Sync {
@@ -102,7 +128,7 @@ pub trait VmImporter: Send + Sync {
         disk: &Path,
         confine: Option<&Path>,
         progress: &mut dyn FnMut(u8),
-    ) -> Result<VmImportResult, VmImportFailure>;
+    ) -> Result<VmImported, VmImportFailure>;
 }
 
 /// An import to start: the catalogue fields of the new image.
@@ -155,9 +181,11 @@ pub fn begin_import(
 
 /// Reads `disk` (and nothing outside `confine`, when given) for `tenant`'s `Creating` image
 /// `image_id`, recording progress with the remaining time estimated from the pace so far,
-/// then `Available` or `CreateFailed`. A store failure while recording progress is logged and
-/// the import goes on; the outcome is returned whether or not recording it succeeded (the
-/// error says so).
+/// then `Available` or `CreateFailed`. A scan's inventory and risks are stored first, under
+/// [`crowsnest_store::vm_inventory_digest`] of the image id, and matched against the
+/// vulnerability database at `vulndb` when there is one. A store failure while recording
+/// progress is logged and the import goes on; the outcome is returned whether or not
+/// recording it succeeded (the error says so).
 pub fn run_import(
     store: &Store,
     tenant: TenantId,
@@ -165,6 +193,7 @@ pub fn run_import(
     importer: &dyn VmImporter,
     disk: &Path,
     confine: Option<&Path>,
+    vulndb: Option<&Path>,
 ) -> Result<VmImportResult, VmImportFailure> {
     let started = Instant::now();
     let mut progress = |percent: u8| {
@@ -176,7 +205,15 @@ pub fn run_import(
             tracing::warn!(image_id, error = %e, "recording import progress");
         }
     };
-    let outcome = importer.import(disk, confine, &mut progress);
+    let outcome = importer
+        .import(disk, confine, &mut progress)
+        .and_then(|imported| {
+            let mut result = imported.result;
+            if let Some(scan) = &imported.scan {
+                result.inventory_digest = store_scan(store, image_id, scan, vulndb)?;
+            }
+            Ok(result)
+        });
     let recorded = match &outcome {
         Ok(result) => store.finish_vm_import(tenant, image_id, result),
         Err(f) => store.fail_vm_import(tenant, image_id, &f.code, &f.reason),
@@ -194,6 +231,47 @@ pub fn run_import(
     }
 }
 
+/// Stores what the scan of image `image_id` found, as `scan --save` stores a container
+/// image's scan, and returns the key it is stored under. A vulnerability database that cannot
+/// be read is logged, not fatal: the inventory stays unmatched, and the next re-match (after
+/// `db update`) matches it.
+fn store_scan(
+    store: &Store,
+    image_id: &str,
+    scan: &VmScan,
+    vulndb: Option<&Path>,
+) -> Result<String, VmImportFailure> {
+    let digest = crowsnest_store::vm_inventory_digest(image_id);
+    let failed = |what: &str, e: &dyn std::fmt::Display| VmImportFailure {
+        code: "internal".into(),
+        reason: format!("the disk was scanned but {what} failed: {e}"),
+    };
+    store
+        .save_inventory(&digest, &scan.inventory, ENGINE)
+        .map_err(|e| failed("storing its inventory", &e))?;
+    store
+        .save_risks(&digest, &scan.risk_scanners, &scan.risks)
+        .map_err(|e| failed("storing its risk findings", &e))?;
+    if let Some(path) = vulndb.filter(|p| p.is_file()) {
+        let matched = crowsnest_vulndb::VulnDb::open(path).and_then(|db| {
+            let build = db.build()?;
+            let findings = crowsnest_vulndb::match_inventory(&db, &scan.inventory)?;
+            Ok((build, findings))
+        });
+        match matched {
+            Ok((build, findings)) => {
+                store
+                    .record_match(&digest, &build, &VulnCounts::of(&findings))
+                    .map_err(|e| failed("storing its vulnerability counts", &e))?;
+            }
+            Err(e) => {
+                tracing::warn!(image_id, error = %e, "VM image not matched; a re-match will");
+            }
+        }
+    }
+    Ok(digest)
+}
+
 /// A fresh image id: `m-` and 20 lower-case hex digits.
 pub fn new_image_id() -> String {
     let hex = uuid::Uuid::new_v4().simple().to_string();
@@ -204,6 +282,7 @@ fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/vm-images", post(import))
         .route("/api/v1/vm-images/{image_id}", get(show))
+        .route("/api/v1/vm-images/{image_id}/findings", get(findings))
         .route("/api/v1/vm-images/{image_id}/shares", post(share))
         .route(
             "/api/v1/vm-images/{image_id}/shares/{account_id}",
@@ -442,6 +521,7 @@ fn start_import(
     // otherwise be built, and the answer is the import's start.
     let created = shown(state, caller, &request.image_id)?;
     let (store, tenant) = (state.store.clone(), caller.tenant);
+    let vulndb = state.settings.vulndb.clone();
     let image_id = request.image_id.clone();
     std::thread::Builder::new()
         .name("vm-import".into())
@@ -454,6 +534,7 @@ fn start_import(
                 importer.as_ref(),
                 &disk,
                 Some(&confine),
+                vulndb.as_deref(),
             );
             match outcome {
                 Ok(_) => tracing::info!(%image_id, "VM image imported"),
@@ -590,6 +671,9 @@ fn image_view(state: &AppState, caller: &Caller, row: &VmImageRow) -> Result<Val
         m.insert("SharedWithAccounts".into(), json!(audience.shared_with));
         m.insert("Instances".into(), json!(audience.instances));
         m.insert("PackageCount".into(), json!(row.package_count));
+        if let Some(scan) = &row.scan {
+            m.insert("ScanSummary".into(), scan_summary(scan));
+        }
         if row.status == "CreateFailed" {
             if let Some(c) = row
                 .checks
@@ -602,6 +686,107 @@ fn image_view(state: &AppState, caller: &Caller, row: &VmImageRow) -> Result<Val
         }
     }
     Ok(image)
+}
+
+/// The counts of an imported image's stored inventory, as its last match and its risk
+/// analyzers left them.
+fn scan_summary(scan: &crowsnest_store::VmImageScan) -> Value {
+    json!({
+        "InventoryDigest": scan.inventory_digest,
+        "VulnDbBuild": scan.vulndb_build,
+        "VulnerabilityCount": scan.vulns.total(),
+        "Vulnerabilities": vuln_counts(&scan.vulns),
+        "BaselineCount": scan.baseline_count,
+        "MaliciousCount": scan.malicious_count,
+        "AlarmCount": scan.alarm_count,
+        "SeverityLevel": scan.severity_level,
+    })
+}
+
+fn vuln_counts(c: &VulnCounts) -> Value {
+    json!({
+        "Critical": c.critical,
+        "High": c.high,
+        "Medium": c.medium,
+        "Low": c.low,
+        "Unknown": c.unknown,
+    })
+}
+
+/// `GET /api/v1/vm-images/{image_id}/findings`: the image's stored inventory matched now
+/// against the server's vulnerability database, with the risk analyzers' stored findings.
+async fn findings(
+    State(state): State<AppState>,
+    UrlPath(image_id): UrlPath<String>,
+    req: NativeRequest,
+) -> Response {
+    authorized(state, req, ACTION_GET, move |state, caller, _| {
+        let row = state
+            .store
+            .vm_image(caller.tenant, &image_id)
+            .map_err(internal)?
+            .ok_or_else(|| not_found(&image_id))?;
+        let no_scan = || {
+            error(
+                StatusCode::NOT_FOUND,
+                CODE_NOT_FOUND,
+                format!(
+                    "VM image {image_id:?} has no stored inventory (its import is {}, or did \
+                     not scan the disk)",
+                    row.status
+                ),
+            )
+        };
+        let scan = row.scan.as_ref().ok_or_else(no_scan)?;
+        let stored = state
+            .store
+            .stored_inventory(&scan.inventory_digest)
+            .map_err(internal)?
+            .ok_or_else(no_scan)?;
+        let risks = state
+            .store
+            .stored_risks(&scan.inventory_digest)
+            .map_err(internal)?
+            .ok_or_else(no_scan)?;
+        let path = state
+            .settings
+            .vulndb
+            .as_deref()
+            .filter(|p| p.is_file())
+            .ok_or_else(|| {
+                error(
+                    StatusCode::NOT_FOUND,
+                    super::CODE_VULNDB_MISSING,
+                    "the server has no vulnerability database; run `crowsnest db update` on it",
+                )
+            })?;
+        let db = crowsnest_vulndb::VulnDb::open(path).map_err(internal)?;
+        let build = db.build().map_err(internal)?;
+        let found = crowsnest_vulndb::match_inventory(&db, &stored.inventory).map_err(internal)?;
+        let counts = VulnCounts::of(&found);
+        // The catalogue's rule (scans.rs): the worse of the vulnerabilities' level and the
+        // stored risks' level.
+        let level = crowsnest_store::scans::worse_level(
+            counts.level(),
+            risks.summary.severity_level.as_str(),
+        );
+        Ok(Reply::ok(json!({
+            "ImageId": row.image_id,
+            "InventoryDigest": scan.inventory_digest,
+            "VulnDbBuild": build,
+            "PackageCount": stored.inventory.packages.len(),
+            "VulnerabilityCount": counts.total(),
+            "VulnerabilityCounts": vuln_counts(&counts),
+            "Vulnerabilities": found,
+            "RiskScanners": risks.scanners.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            "BaselineCount": risks.summary.unsafe_settings,
+            "MaliciousCount": risks.summary.malicious_files,
+            "AlarmCount": risks.summary.alarms,
+            "Risks": risks.findings,
+            "SeverityLevel": level,
+        })))
+    })
+    .await
 }
 
 fn shown(state: &AppState, caller: &Caller, image_id: &str) -> Result<Value, ApiError> {
@@ -881,7 +1066,7 @@ fn openapi() -> Value {
                 "post": {
                     "operationId": "importVmImage",
                     "tags": ["vm-images"],
-                    "summary": "Import a disk image (qcow2 or raw): a file in the server's VM import directory, or uploaded as the body",
+                    "summary": "Import a disk image (qcow2, vmdk or raw): a file in the server's VM import directory, or uploaded as the body",
                     "description": format!("Action `{ACTION_IMPORT}`. A JSON body names a file in the import directory; an `application/octet-stream` body is the disk itself (at most {MAX_UPLOAD_BYTES} bytes; the query names the image; authenticate uploads with X-Auth-Token, since a signature covers the whole body). Answers at once with the image `Creating`; the disk is read in the background, and the image ends `Available` (with inspection's results) or `CreateFailed` (FailureCode and FailureReason say why). At most {MAX_RUNNING_IMPORTS} imports run at once."),
                     "parameters": [
                         { "name": "name", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Uploads: the image name." },
@@ -912,6 +1097,22 @@ fn openapi() -> Value {
                     "parameters": [image_param.clone()],
                     "responses": with(json!({
                         "200": image_ok("The image as DescribeImages shows it to the caller, with RemainTime, SharedWithAccounts and Instances."),
+                        "404": { "$ref": "#/components/responses/NotFound" }
+                    }))
+                }
+            },
+            "/api/v1/vm-images/{image_id}/findings": {
+                "get": {
+                    "operationId": "getVmImageFindings",
+                    "tags": ["vm-images"],
+                    "summary": "What was found in an imported image: its stored inventory matched now against the server's vulnerability database, and the risk analyzers' findings",
+                    "description": format!("Action `{ACTION_GET}`. `not_found` when the image has no stored inventory (its import is still running or failed), `vulndb_missing` when the server has no vulnerability database."),
+                    "parameters": [image_param.clone()],
+                    "responses": with(json!({
+                        "200": {
+                            "description": "The findings.",
+                            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/VmImageFindings" } } }
+                        },
                         "404": { "$ref": "#/components/responses/NotFound" }
                     }))
                 }
@@ -1035,7 +1236,76 @@ fn openapi() -> Value {
                 "additionalProperties": false,
                 "properties": { "instance_id": { "type": "string" } }
             },
-            "VmImage": vm_image_schema()
+            "VmImage": vm_image_schema(),
+            "VmImageFindings": findings_schema()
+        }
+    })
+}
+
+/// Vulnerability counts by severity.
+fn vuln_counts_schema() -> Value {
+    let n = json!({ "type": "integer", "minimum": 0 });
+    json!({
+        "type": "object",
+        "required": ["Critical", "High", "Medium", "Low", "Unknown"],
+        "properties": { "Critical": n, "High": n, "Medium": n, "Low": n, "Unknown": n }
+    })
+}
+
+/// The severity levels of the catalogue (Huawei's `severity_level` scale).
+fn level_schema() -> Value {
+    json!({ "type": "string", "enum": ["Security", "Low", "Medium", "High"] })
+}
+
+/// An imported image's stored scan, as its last match left it.
+fn scan_summary_schema() -> Value {
+    let n = json!({ "type": "integer", "minimum": 0 });
+    json!({
+        "type": "object",
+        "description": "Imported images with a scan: the counts of the stored inventory's last vulnerability match (every re-match after a database update refreshes them) and of the risk analyzers' findings.",
+        "required": ["InventoryDigest", "VulnDbBuild", "VulnerabilityCount", "Vulnerabilities",
+                     "BaselineCount", "MaliciousCount", "AlarmCount", "SeverityLevel"],
+        "properties": {
+            "InventoryDigest": { "type": "string", "pattern": "^sha256:[0-9a-f]{64}$" },
+            "VulnDbBuild": { "type": "string", "description": "The database build of the counts; empty until first matched." },
+            "VulnerabilityCount": n,
+            "Vulnerabilities": vuln_counts_schema(),
+            "BaselineCount": n, "MaliciousCount": n, "AlarmCount": n,
+            "SeverityLevel": level_schema()
+        }
+    })
+}
+
+/// `GET /api/v1/vm-images/{image_id}/findings`.
+fn findings_schema() -> Value {
+    let n = json!({ "type": "integer", "minimum": 0 });
+    let s = json!({ "type": "string" });
+    json!({
+        "type": "object",
+        "required": ["ImageId", "InventoryDigest", "VulnDbBuild", "PackageCount",
+                     "VulnerabilityCount", "VulnerabilityCounts", "Vulnerabilities",
+                     "RiskScanners", "BaselineCount", "MaliciousCount", "AlarmCount", "Risks",
+                     "SeverityLevel"],
+        "properties": {
+            "ImageId": s, "InventoryDigest": s, "VulnDbBuild": s, "PackageCount": n,
+            "VulnerabilityCount": n, "VulnerabilityCounts": vuln_counts_schema(),
+            "Vulnerabilities": { "type": "array", "items": {
+                "type": "object",
+                "required": ["id", "package_name", "installed_version", "ecosystem", "severity", "location"],
+                "properties": {
+                    "id": s, "package_name": s, "installed_version": s, "ecosystem": s,
+                    "purl": s, "fixed_versions": { "type": "array", "items": s },
+                    "severity": s, "location": s
+                }
+            } },
+            "RiskScanners": { "type": "array", "items": { "type": "string", "enum": ["baseline", "secret", "malware"] } },
+            "BaselineCount": n, "MaliciousCount": n, "AlarmCount": n,
+            "Risks": { "type": "array", "items": {
+                "type": "object",
+                "required": ["kind", "id", "title", "severity"],
+                "properties": { "kind": s, "id": s, "title": s, "severity": s, "path": s }
+            } },
+            "SeverityLevel": level_schema()
         }
     })
 }
@@ -1093,6 +1363,7 @@ fn vm_image_schema() -> Value {
         "SharedWithAccounts": { "type": "array", "items": s, "description": "Accounts the image is shared with; listed to its owner only." },
         "Instances": { "type": "array", "items": s, "description": "The caller's instances that run the image." },
         "PackageCount": { "type": "integer", "minimum": 0, "description": "Packages the catalogers found on the root filesystem (imported images)." },
+        "ScanSummary": scan_summary_schema(),
         "FailureCode": { "type": "string", "description": "Why the import failed (CreateFailed only): a stable code." },
         "FailureReason": { "type": "string", "description": "Why the import failed, for people." }
     });

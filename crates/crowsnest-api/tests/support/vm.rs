@@ -7,7 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crowsnest_api::native::vm_images::{DiskProbe, VmImportFailure, VmImporter};
+use crowsnest_api::native::vm_images::{
+    DiskProbe, VmImportFailure, VmImported, VmImporter, VmScan,
+};
 use crowsnest_store::{VmImageCheck, VmImportResult};
 use crowsnest_testkit::disk;
 use crowsnest_vm::{DiskLimits, VmImage};
@@ -34,7 +36,7 @@ impl VmImporter for VmReader {
         disk: &Path,
         confine: Option<&Path>,
         progress: &mut dyn FnMut(u8),
-    ) -> Result<VmImportResult, VmImportFailure> {
+    ) -> Result<VmImported, VmImportFailure> {
         let limits = DiskLimits {
             backing_root: confine.map(Path::to_path_buf),
             ..DiskLimits::default()
@@ -53,7 +55,31 @@ impl VmImporter for VmReader {
         let found = image.inspect();
         progress(90);
         let os = found.os.clone().unwrap_or_default();
-        Ok(VmImportResult {
+        // This crate has no scan engine: the inventory stored for the image names the disk
+        // and its architecture but no packages (the tiny disks hold none anyway). The
+        // binary's importer runs the catalogers and risk analyzers, end to end in
+        // `crates/crowsnest/tests/vm.rs`.
+        let scan = VmScan {
+            inventory: crowsnest_model::Inventory {
+                source: crowsnest_model::SourceInfo {
+                    kind: crowsnest_model::SourceKind::VmDisk,
+                    reference: disk.display().to_string(),
+                    image_id: None,
+                    manifest_digest: None,
+                    tags: Vec::new(),
+                    architecture: found.architecture.clone(),
+                    os: Some("linux".into()),
+                },
+                distro: None,
+                layers: Vec::new(),
+                config: None,
+                packages: Vec::new(),
+                diagnostics: Vec::new(),
+            },
+            risk_scanners: Vec::new(),
+            risks: Vec::new(),
+        };
+        let result = VmImportResult {
             os_type: "linux".into(),
             os_name: os.pretty_name.clone(),
             os_name_en: os.pretty_name,
@@ -73,6 +99,11 @@ impl VmImporter for VmReader {
                 })
                 .collect(),
             package_count: 0,
+            inventory_digest: String::new(),
+        };
+        Ok(VmImported {
+            result,
+            scan: Some(scan),
         })
     }
 }
