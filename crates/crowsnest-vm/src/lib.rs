@@ -1,7 +1,8 @@
 //! VM disk images, read without booting them and without root privileges.
 //!
 //! Layers, bottom up: [`disk`] turns an image file (raw, qcow2 with backing files and
-//! compressed clusters, monolithicSparse vmdk) into a read-only [`disk::BlockDevice`];
+//! compressed clusters, monolithicSparse and streamOptimized vmdk, fixed and dynamic vhd) into
+//! a read-only [`disk::BlockDevice`];
 //! [`partition`] reads MBR and GPT tables; [`ext4`] reads an ext2/3/4 filesystem; [`VmFs`] presents it as an
 //! [`crowsnest_model::ImageFs`], so the same catalogers that read container images read a VM's
 //! root filesystem; [`VmImage`] finds the root filesystem and inspects it (OS, architecture,

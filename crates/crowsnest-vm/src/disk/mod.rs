@@ -1,13 +1,14 @@
 //! Block devices: a disk image file read as the guest would see its disk.
 //!
-//! [`open_disk`] detects the format by content (qcow2 and sparse VMDK by their magic, anything
-//! else is raw) and
+//! [`open_disk`] detects the format by content (qcow2 and sparse VMDK by their magic, VHD by
+//! its `conectix` footer at the end or its copy at the start, anything else is raw) and
 //! returns a [`BlockDevice`]: positional, read-only, and safe to share between threads, so a
 //! filesystem reader and many open files can use one device at once. [`Slice`] narrows a
 //! device to one partition.
 
 mod qcow2;
 mod raw;
+mod vhd;
 mod vmdk;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use crate::VmError;
 
 pub use qcow2::Qcow2Info;
+pub use vhd::{VhdInfo, VhdKind};
 pub use vmdk::VmdkInfo;
 
 /// Limits on what a disk image may make this reader do. Every size in an image is hostile.
@@ -72,8 +74,10 @@ pub enum DiskFormat {
     Raw,
     /// QEMU copy-on-write v2 or v3.
     Qcow2(Qcow2Info),
-    /// VMware's hosted sparse disk (monolithicSparse).
+    /// VMware's hosted sparse disk (monolithicSparse or streamOptimized).
     Vmdk(VmdkInfo),
+    /// Microsoft VHD, fixed or dynamic.
+    Vhd(VhdInfo),
 }
 
 impl DiskFormat {
@@ -83,11 +87,13 @@ impl DiskFormat {
             DiskFormat::Raw => "raw",
             DiskFormat::Qcow2(_) => "qcow2",
             DiskFormat::Vmdk(_) => "vmdk",
+            DiskFormat::Vhd(_) => "vhd",
         }
     }
 }
 
-/// Opens `path` as a disk: qcow2 when it starts with the qcow2 magic, raw otherwise. A qcow2
+/// Opens `path` as a disk: qcow2 or sparse VMDK when it starts with their magic, VHD when it
+/// ends (or, dynamic, starts) with a VHD footer, raw otherwise. A qcow2
 /// backing file is the one its header names, resolved against the image's directory when
 /// relative; nothing else on the host is opened.
 pub fn open_disk(path: &Path, limits: &DiskLimits) -> Result<(Disk, DiskFormat), VmError> {
@@ -118,6 +124,9 @@ fn open_at_depth(
     } else if magic == vmdk::MAGIC {
         let (disk, info) = vmdk::Vmdk::open(file, &path.display().to_string(), limits)?;
         Ok((Arc::new(disk), DiskFormat::Vmdk(info)))
+    } else if vhd::detect(&file, len)? {
+        let (disk, info) = vhd::Vhd::open(file, &path.display().to_string(), limits)?;
+        Ok((Arc::new(disk), DiskFormat::Vhd(info)))
     } else {
         if len > limits.max_virtual_size {
             return Err(VmError::Oversized(format!(

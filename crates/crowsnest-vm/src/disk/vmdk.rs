@@ -1,12 +1,17 @@
-//! VMware VMDK images in the one-file hosted sparse layout (`monolithicSparse`, what
-//! `qemu-img convert -O vmdk` writes by default): a 512-byte `KDMV` header, a grain directory
-//! of grain-table sectors, and grain tables of grain sectors. An unallocated grain (entry 0,
-//! or 1 for a zeroed grain) reads as zeros. Compressed grains (`streamOptimized`) and
-//! descriptor-only files naming other extents are refused as unsupported.
+//! VMware VMDK images in the one-file hosted sparse layouts: `monolithicSparse` (what
+//! `qemu-img convert -O vmdk` writes by default) and `streamOptimized` (what OVA exports and
+//! `-o subformat=streamOptimized` write). A 512-byte `KDMV` header, a grain directory of
+//! grain-table sectors, and grain tables of grain sectors; an unallocated grain (entry 0, or 1
+//! for a zeroed grain) reads as zeros. A streamOptimized file is written in one pass, so its
+//! header says the directory is "at the end" and the real header is the footer in the
+//! second-to-last sector; each grain is a marker (the grain's first sector, the compressed
+//! length) followed by its zlib-compressed bytes, which are inflated on read and kept in a
+//! small cache. Descriptor-only files naming other extents are refused as unsupported.
 //!
 //! Every sector number from the file is checked against the file's length before it is used,
 //! so a truncated image fails with the offending structure named; the grain directory is
-//! bounded by the virtual size, which [`DiskLimits::max_virtual_size`] bounds.
+//! bounded by the virtual size, which [`DiskLimits::max_virtual_size`] bounds; a compressed
+//! grain is bounded before it is read and must inflate to at most one grain.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -23,6 +28,12 @@ pub(crate) const MAGIC: [u8; 4] = *b"KDMV";
 const SECTOR: u64 = 512;
 /// Header flag: grains are compressed (streamOptimized).
 const FLAG_COMPRESSED: u32 = 1 << 16;
+/// Header flag: grains and metadata are preceded by markers (streamOptimized).
+const FLAG_MARKERS: u32 = 1 << 17;
+/// The only compression VMDK defines: deflate, in zlib framing.
+const COMPRESS_DEFLATE: u16 = 1;
+/// A grain marker: the grain's first sector (u64) and the compressed length (u32).
+const MARKER_BYTES: usize = 12;
 /// The grain directory is at the end of the file (streamOptimized only).
 const GD_AT_END: u64 = u64::MAX;
 
@@ -35,9 +46,11 @@ pub struct VmdkInfo {
     pub grain_size: u64,
     /// Virtual disk size, bytes.
     pub virtual_size: u64,
+    /// Grains are compressed (streamOptimized).
+    pub compressed: bool,
 }
 
-/// An open monolithicSparse VMDK.
+/// An open monolithicSparse or streamOptimized VMDK.
 #[derive(Debug)]
 pub(crate) struct Vmdk {
     file: File,
@@ -51,6 +64,10 @@ pub(crate) struct Vmdk {
     /// Grain tables read so far, by directory index; cleared when it holds `cache_limit`.
     tables: Mutex<HashMap<usize, Arc<Vec<u32>>>>,
     cache_limit: usize,
+    /// Grains are zlib-compressed behind markers.
+    compressed: bool,
+    /// Inflated grains by grain number; cleared when it holds `cache_limit`.
+    grains: Mutex<HashMap<u64, Arc<Vec<u8>>>>,
 }
 
 impl Vmdk {
@@ -73,6 +90,25 @@ impl Vmdk {
         }
         file.read_exact_at(&mut header, 0)
             .map_err(|e| VmError::io(format!("reading {name}"), e))?;
+        if le64(&header, 56) == GD_AT_END {
+            // Written in one pass: the footer (a header with the directory's place) is the
+            // second-to-last sector, before the end-of-stream marker.
+            let at = file_len.checked_sub(2 * SECTOR).filter(|at| *at >= SECTOR);
+            let Some(at) = at else {
+                return Err(bad(format!(
+                    "streamOptimized file of {file_len} bytes has no room for its footer \
+                     (truncated?)"
+                )));
+            };
+            file.read_exact_at(&mut header, at)
+                .map_err(|e| VmError::io(format!("reading {name}"), e))?;
+            if header[..4] != MAGIC || le64(&header, 56) == GD_AT_END {
+                return Err(bad(format!(
+                    "no footer header at byte {at}, where a streamOptimized file keeps it \
+                     (truncated?)"
+                )));
+            }
+        }
         let version = le32(&header, 4);
         let flags = le32(&header, 8);
         let capacity = le64(&header, 12);
@@ -84,10 +120,15 @@ impl Vmdk {
                 "vmdk {name}: sparse header version {version}"
             )));
         }
-        if flags & FLAG_COMPRESSED != 0 || gd_offset == GD_AT_END {
-            return Err(VmError::Unsupported(format!(
-                "vmdk {name}: compressed grains (streamOptimized) are not read"
-            )));
+        let compressed = flags & FLAG_COMPRESSED != 0;
+        if compressed {
+            let algorithm = u16::from_le_bytes([header[77], header[78]]);
+            if algorithm != COMPRESS_DEFLATE || flags & FLAG_MARKERS == 0 {
+                return Err(VmError::Unsupported(format!(
+                    "vmdk {name}: compressed grains with algorithm {algorithm} and flags \
+                     {flags:#x} (only deflate behind grain markers is defined)"
+                )));
+            }
         }
         // Grains are powers of two of at least one sector; VMware's tools use 64 KiB, and
         // nothing writes grains above 16 MiB.
@@ -133,6 +174,7 @@ impl Vmdk {
             version,
             grain_size: grain_sectors * SECTOR,
             virtual_size: size,
+            compressed,
         };
         Ok((
             Vmdk {
@@ -145,6 +187,8 @@ impl Vmdk {
                 directory,
                 tables: Mutex::new(HashMap::new()),
                 cache_limit: limits.l2_cache_tables.max(1),
+                compressed,
+                grains: Mutex::new(HashMap::new()),
             },
             info,
         ))
@@ -200,6 +244,83 @@ impl Vmdk {
     }
 }
 
+impl Vmdk {
+    /// Grain `grain`, stored compressed behind the marker at sector `sector`, inflated.
+    fn inflated(&self, grain: u64, sector: u32) -> Result<Arc<Vec<u8>>, VmError> {
+        let cache = || {
+            self.grains
+                .lock()
+                .map_err(|_| self.bad("grain cache poisoned".into()))
+        };
+        if let Some(g) = cache()?.get(&grain) {
+            return Ok(g.clone());
+        }
+        let grain_bytes = self.grain_sectors * SECTOR;
+        let start = u64::from(sector) * SECTOR;
+        let past_end = |len: u64| start.checked_add(len).is_none_or(|e| e > self.file_len);
+        if past_end(MARKER_BYTES as u64) {
+            return Err(self.bad(format!(
+                "grain {grain}'s marker at sector {sector} lies past the end of the {}-byte \
+                 file (truncated?)",
+                self.file_len
+            )));
+        }
+        let mut marker = [0u8; MARKER_BYTES];
+        self.file
+            .read_exact_at(&mut marker, start)
+            .map_err(|e| VmError::io(format!("reading {}", self.name), e))?;
+        let lba = le64(&marker, 0);
+        let len = u64::from(le32(&marker, 8));
+        if lba != grain * self.grain_sectors {
+            return Err(self.bad(format!(
+                "grain {grain}'s marker at sector {sector} names sector {lba} (corrupt grain \
+                 table)"
+            )));
+        }
+        // Deflate never needs much more than its input; anything far beyond a grain is not
+        // one.
+        if len == 0 || len > 2 * grain_bytes + 4096 {
+            return Err(self.bad(format!(
+                "grain {grain} compressed to {len} bytes, for a grain of {grain_bytes}"
+            )));
+        }
+        if past_end(MARKER_BYTES as u64 + len) {
+            return Err(self.bad(format!(
+                "grain {grain} ({len} bytes at sector {sector}) runs past the end of the \
+                 {}-byte file (truncated?)",
+                self.file_len
+            )));
+        }
+        let mut packed = vec![0u8; len as usize];
+        self.file
+            .read_exact_at(&mut packed, start + MARKER_BYTES as u64)
+            .map_err(|e| VmError::io(format!("reading {}", self.name), e))?;
+        let mut out = Vec::with_capacity(grain_bytes as usize);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(
+                flate2::read::ZlibDecoder::new(packed.as_slice()),
+                grain_bytes + 1,
+            ),
+            &mut out,
+        )
+        .map_err(|e| self.bad(format!("grain {grain} does not inflate: {e}")))?;
+        if out.len() as u64 > grain_bytes {
+            return Err(self.bad(format!(
+                "grain {grain} inflates to more than {grain_bytes} bytes"
+            )));
+        }
+        // A short last grain reads as zeros past what was stored.
+        out.resize(grain_bytes as usize, 0);
+        let out = Arc::new(out);
+        let mut cache = cache()?;
+        if cache.len() >= self.cache_limit {
+            cache.clear();
+        }
+        cache.insert(grain, out.clone());
+        Ok(out)
+    }
+}
+
 impl BlockDevice for Vmdk {
     fn size(&self) -> u64 {
         self.size
@@ -223,6 +344,10 @@ impl BlockDevice for Vmdk {
             // 0: never written; 1: written as zeros (the zeroed-grain entry).
             if entry <= 1 {
                 out.fill(0);
+            } else if self.compressed {
+                let g = self.inflated(grain, entry)?;
+                let within = within as usize;
+                out.copy_from_slice(&g[within..within + n]);
             } else {
                 let start = u64::from(entry) * SECTOR + within;
                 if start
