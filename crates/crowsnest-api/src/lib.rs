@@ -145,8 +145,21 @@ impl AppState {
     }
 }
 
+/// Routes the binary serves beside the API over the same state (the web console): a function
+/// from the state to a router with no fallback of its own, merged before the API's.
+pub type Mount = fn(AppState) -> Router;
+
 /// The whole HTTP API as a router.
 pub fn router(state: AppState) -> Router {
+    router_with(state, &[])
+}
+
+/// The API with `mounts` merged in: their routes answer beside the API's, and anything neither
+/// knows gets the API's not-found envelope.
+pub fn router_with(state: AppState, mounts: &[Mount]) -> Router {
+    let extra = mounts.iter().fold(Router::new(), |router, mount| {
+        router.merge(mount(state.clone()))
+    });
     Router::new()
         .route("/", get(alibaba::rpc).post(alibaba::rpc))
         .route(
@@ -161,6 +174,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .merge(extra)
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
@@ -209,6 +223,8 @@ pub struct ServeOptions {
     pub settings: Settings,
     /// Reads VM disk images for imports through the API (None: imports are refused).
     pub vm_importer: Option<Arc<dyn native::vm_images::VmImporter>>,
+    /// Routes served beside the API (the web console).
+    pub mounts: Vec<Mount>,
 }
 
 /// Binds `opts.addr` and serves until `shutdown` completes.
@@ -221,7 +237,7 @@ pub async fn serve(
         .map_err(|e| ApiError::startup(format!("cannot listen on {}: {e}", opts.addr)))?;
     let mut state = AppState::with_settings(opts.store, opts.settings);
     state.vm_importer = opts.vm_importer;
-    serve_until(listener, state, shutdown).await
+    serve_router_until(listener, router_with(state, &opts.mounts), shutdown).await
 }
 
 /// Serves on an already bound listener (tests bind `127.0.0.1:0` and read the port first).
@@ -240,10 +256,19 @@ pub async fn serve_until(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ApiError> {
+    serve_router_until(listener, router(state), shutdown).await
+}
+
+/// Serves `app` (the API, possibly with mounts) on `listener` until `shutdown` completes.
+pub async fn serve_router_until(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ApiError> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "crowsnest API listening");
     }
-    axum::serve(listener, router(state))
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| ApiError::startup(format!("server stopped: {e}")))

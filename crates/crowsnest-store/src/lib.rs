@@ -31,6 +31,8 @@
 //!   counted once in its task when it ends.
 //! - [`scans`]: the stored inventory of each scanned digest and its latest match, so a
 //!   vulnerability database update re-matches images without reading them again.
+//! - [`overview`]: tenant-wide aggregates for the web console's overview (placements per
+//!   severity and scan state, the most vulnerable, findings per day).
 //! - [`seed`]: a synthetic inventory for benchmarks and `crowsnest dev seed`.
 //!
 //! # Why rusqlite and a thin layer rather than sqlx
@@ -58,6 +60,7 @@ pub mod filter;
 pub mod hosts;
 pub mod inventory;
 mod list_cache;
+pub mod overview;
 pub mod registries;
 pub mod scan_jobs;
 pub mod scans;
@@ -82,6 +85,7 @@ pub use inventory::{
     ImageChild, NewImage, NewRegistry, NewRepository, NewTag, PlacementOrder, PlacementPage,
     PlacementQuery, PlacementRow, ScanRecord, ScanState,
 };
+pub use overview::{Overview, TrendDay, VulnerablePlacement};
 pub use registries::{
     NewRegistryConnection, RegistryConnection, SyncEnd, SyncedTag, UnscannedImage,
 };

@@ -1,6 +1,6 @@
 //! Scan tasks created through the API (PublicCreateImageScanTask): what was asked, how far it is.
 
-use crate::sql::Tx;
+use crate::sql::{Row, Tx};
 use crate::{Store, StoreError, TenantId};
 
 /// A scan task to create.
@@ -98,6 +98,35 @@ impl Store {
         })
     }
 
+    /// One page of `tenant`'s tasks, newest first, and how many there are in all.
+    pub fn scan_tasks_page(
+        &self,
+        tenant: TenantId,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(i64, Vec<ScanTask>), StoreError> {
+        self.read(|tx| {
+            let total = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM scan_tasks WHERE tenant_id = $1",
+                    &[tenant.0.into()],
+                )?
+                .int(0)?;
+            let rows = tx
+                .query(
+                    &format!(
+                        "SELECT {TASK_COLUMNS} FROM scan_tasks WHERE tenant_id = $1 \
+                         ORDER BY id DESC LIMIT $2 OFFSET $3"
+                    ),
+                    &[tenant.0.into(), limit.max(0).into(), offset.max(0).into()],
+                )?
+                .iter()
+                .map(task_from)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((total, rows))
+        })
+    }
+
     /// A task of `tenant` by its external id.
     pub fn scan_task(
         &self,
@@ -106,27 +135,35 @@ impl Store {
     ) -> Result<Option<ScanTask>, StoreError> {
         self.read(|tx| {
             let Some(row) = tx.query_opt(
-                "SELECT task_uid, status, result, total_count, finish_count, progress, collect_ms, exec_ms, \
-                 failed_count, finished_ms FROM scan_tasks WHERE tenant_id = $1 AND task_uid = $2",
+                &format!(
+                    "SELECT {TASK_COLUMNS} FROM scan_tasks WHERE tenant_id = $1 AND task_uid = $2"
+                ),
                 &[tenant.0.into(), task_uid.into()],
             )?
             else {
                 return Ok(None);
             };
-            Ok(Some(ScanTask {
-                task_uid: row.text(0)?,
-                status: row.text(1)?,
-                result: row.text(2)?,
-                total_count: row.int(3)?,
-                finish_count: row.int(4)?,
-                progress: row.int(5)?,
-                collect_ms: row.int(6)?,
-                exec_ms: row.opt_int(7)?,
-                failed_count: row.int(8)?,
-                finished_ms: row.opt_int(9)?,
-            }))
+            task_from(&row).map(Some)
         })
     }
+}
+
+const TASK_COLUMNS: &str = "task_uid, status, result, total_count, finish_count, progress, \
+     collect_ms, exec_ms, failed_count, finished_ms";
+
+fn task_from(row: &Row) -> Result<ScanTask, StoreError> {
+    Ok(ScanTask {
+        task_uid: row.text(0)?,
+        status: row.text(1)?,
+        result: row.text(2)?,
+        total_count: row.int(3)?,
+        finish_count: row.int(4)?,
+        progress: row.int(5)?,
+        collect_ms: row.int(6)?,
+        exec_ms: row.opt_int(7)?,
+        failed_count: row.int(8)?,
+        finished_ms: row.opt_int(9)?,
+    })
 }
 
 fn insert_task(tx: &mut Tx<'_>, tenant: TenantId, task: &NewScanTask) -> Result<(), StoreError> {

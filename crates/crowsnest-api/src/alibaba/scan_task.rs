@@ -8,7 +8,9 @@ use std::collections::HashSet;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use crowsnest_store::{Field, Filter, NewScanTask, PlacementOrder, PlacementQuery, TaskCreation};
+use crowsnest_store::{
+    Field, Filter, NewScanTask, PlacementOrder, PlacementQuery, ScanTask, TaskCreation,
+};
 
 use super::params::{invalid, Params};
 use super::sas::{normalise_digest, REGISTRY_TYPES};
@@ -198,9 +200,26 @@ pub(crate) fn pre_check(
     }))
 }
 
-/// PublicCreateImageScanTask: stores a scan task over the selection.
-pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Result<Value, ApiError> {
-    let sel = selection(p)?;
+/// A task [`create_task`] stored, and whether the tenant may create another.
+#[derive(Clone, Debug)]
+pub struct CreatedTask {
+    /// The task as stored.
+    pub task: ScanTask,
+    /// False when this task took the tenant's last free slot.
+    pub can_create: bool,
+}
+
+/// Stores a scan task over the placements `filter` selects (`selection` is what the task
+/// records of it), within the scan quota: at most `max_unfinished_tasks` unfinished tasks and
+/// `max_images_per_task` distinct images. PublicCreateImageScanTask and the web console's
+/// "scan this selection" both create tasks here, so the same limits hold for both. Errors are
+/// the operation's own (`BeyondQuata`, `TaskNumEmpty`) in Alibaba's envelope.
+pub fn create_task(
+    state: &AppState,
+    caller: &Caller,
+    filter: &Filter,
+    selection: Value,
+) -> Result<CreatedTask, ApiError> {
     let quota = &state.settings.scan_quota;
     // A quick refusal before the coverage query; the insert below re-checks atomically.
     let unfinished = state
@@ -210,7 +229,7 @@ pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Resul
     if unfinished >= quota.max_unfinished_tasks {
         return Err(quota_error());
     }
-    let cov = coverage(state, caller, &sel.filter, quota.max_images_per_task)?;
+    let cov = coverage(state, caller, filter, quota.max_images_per_task)?;
     if cov.images == 0 {
         return Err(empty_error());
     }
@@ -227,11 +246,11 @@ pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Resul
             caller.tenant,
             &NewScanTask {
                 task_uid: task_uid.clone(),
-                selection: sel.json,
+                selection,
                 total_count: cov.images,
                 collect_ms: state.settings.auth.clock.now_ms(),
             },
-            &sel.filter,
+            filter,
             quota.max_unfinished_tasks,
         )
         .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
@@ -248,6 +267,16 @@ pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Resul
         .scan_task(caller.tenant, &task_uid)
         .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?
         .ok_or_else(|| ApiError::internal(Dialect::Alibaba, "created task not found"))?;
+    Ok(CreatedTask {
+        task,
+        can_create: unfinished + 1 < quota.max_unfinished_tasks,
+    })
+}
+
+/// PublicCreateImageScanTask: stores a scan task over the selection.
+pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Result<Value, ApiError> {
+    let sel = selection(p)?;
+    let CreatedTask { task, can_create } = create_task(state, caller, &sel.filter, sel.json)?;
     let mut data = json!({
         "TaskId": task.task_uid,
         "TotalCount": task.total_count,
@@ -255,7 +284,7 @@ pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Resul
         "CollectTime": task.collect_ms,
         "Status": task.status,
         "Progress": task.progress,
-        "CanCreate": unfinished + 1 < quota.max_unfinished_tasks,
+        "CanCreate": can_create,
     });
     if let Some(map) = data.as_object_mut() {
         if let Some(exec) = task.exec_ms {

@@ -66,8 +66,9 @@ fn row_json(row: &LocalImageRow) -> Value {
     Value::Object(m)
 }
 
-/// ListLocalImages.
-pub(crate) fn list(state: &AppState, caller: &Caller, q: &Query<'_>) -> Result<Value, ApiError> {
+/// ListLocalImages' query parameters as a local image query, with the document's rules. The
+/// web console builds its local image list with this too.
+pub fn local_image_query(q: &Query<'_>) -> Result<LocalImageQuery, ApiError> {
     let offset = q.int("offset", 0, 2_000_000)?.unwrap_or(0);
     let limit = q.int("limit", 10, 200)?.unwrap_or(10);
     let enterprise_project_id = match q.text("enterprise_project_id", 1, 256)?.unwrap_or("0") {
@@ -98,7 +99,7 @@ pub(crate) fn list(state: &AppState, caller: &Caller, q: &Query<'_>) -> Result<V
     if pod_name.is_some_and(|p| p.starts_with('-') || p.ends_with('-')) {
         return Err(invalid("pod_name", "must not start or end with '-'"));
     }
-    let query = LocalImageQuery {
+    Ok(LocalImageQuery {
         enterprise_project_id,
         image_name_contains: owned(image_name),
         // The document: image_version only takes effect together with image_name.
@@ -144,7 +145,12 @@ pub(crate) fn list(state: &AppState, caller: &Caller, q: &Query<'_>) -> Result<V
         has_container: q.bool("has_container")?,
         offset,
         limit,
-    };
+    })
+}
+
+/// ListLocalImages.
+pub(crate) fn list(state: &AppState, caller: &Caller, q: &Query<'_>) -> Result<Value, ApiError> {
+    let query = local_image_query(q)?;
     let page = state
         .store
         .local_images(caller.tenant, &query)

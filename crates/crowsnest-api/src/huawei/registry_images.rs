@@ -13,21 +13,24 @@ use crate::auth::Caller;
 use crate::error::{ApiError, Dialect};
 use crate::AppState;
 
-const IMAGE_TYPES: &[&str] = &[
+/// The documented `image_type` values.
+pub const IMAGE_TYPES: &[&str] = &[
     "private_image",
     "shared_image",
     "instance_image",
     "harbor",
     "jfrog",
 ];
-const SCAN_STATUSES: &[&str] = &[
+/// The documented `scan_status` values.
+pub const SCAN_STATUSES: &[&str] = &[
     "unscan",
     "success",
     "scanning",
     "failed",
     "waiting_for_scan",
 ];
-const SEVERITIES: &[&str] = &["Security", "Low", "Medium", "High"];
+/// The documented `severity_level` values.
+pub const SEVERITIES: &[&str] = &["Security", "Low", "Medium", "High"];
 const MAX_TIME: i64 = i64::MAX;
 const MAX_IMAGE_SIZE: i64 = 2_147_483_547;
 
@@ -68,7 +71,7 @@ pub(crate) fn scan_status_filter(status: &str) -> Filter {
 }
 
 /// Huawei's `scan_status` of a stored scan; failures with their own status keep it.
-pub(crate) fn scan_status(scan: Option<&ScanSummary>) -> &'static str {
+pub fn scan_status(scan: Option<&ScanSummary>) -> &'static str {
     let Some(scan) = scan else {
         return "unscan";
     };
@@ -174,8 +177,10 @@ fn row_json(row: &PlacementRow, children: &[Value]) -> Value {
     Value::Object(m)
 }
 
-/// ListRegistryImages.
-pub(crate) fn list(state: &AppState, caller: &Caller, q: &Query<'_>) -> Result<Value, ApiError> {
+/// ListRegistryImages' query parameters as a placement query: every documented filter, the
+/// sort and the page. The web console builds its registry image list with this too, so both
+/// accept exactly the same parameters.
+pub fn placement_query(q: &Query<'_>) -> Result<PlacementQuery, ApiError> {
     let offset = q.int("offset", 0, 2_000_000)?.unwrap_or(0);
     let limit = q.int("limit", 1, 200)?.unwrap_or(10);
     let mut parts = Vec::new();
@@ -250,17 +255,20 @@ pub(crate) fn list(state: &AppState, caller: &Caller, q: &Query<'_>) -> Result<V
         (Some(_), _) => PlacementOrder::LastScanAsc,
         (None, _) => PlacementOrder::Id,
     };
+    Ok(PlacementQuery {
+        filter: Filter::All(parts),
+        order,
+        offset,
+        limit,
+    })
+}
+
+/// ListRegistryImages.
+pub(crate) fn list(state: &AppState, caller: &Caller, q: &Query<'_>) -> Result<Value, ApiError> {
+    let query = placement_query(q)?;
     let page = state
         .store
-        .placements(
-            caller.tenant,
-            &PlacementQuery {
-                filter: Filter::All(parts),
-                order,
-                offset,
-                limit,
-            },
-        )
+        .placements(caller.tenant, &query)
         .map_err(|e| ApiError::internal(Dialect::Huawei, e))?;
     let index_rows: Vec<i64> = page
         .rows

@@ -141,7 +141,7 @@ fn calling_agent(state: &AppState, caller: &Caller) -> Result<AgentRecord, ApiEr
 }
 
 /// online, offline or revoked, as of `now_ms`.
-fn status(agent: &AgentRecord, now_ms: i64, offline_after_ms: i64) -> &'static str {
+pub fn status(agent: &AgentRecord, now_ms: i64, offline_after_ms: i64) -> &'static str {
     if agent.revoked_ms.is_some() {
         "revoked"
     } else if agent.last_seen_ms > 0 && now_ms - agent.last_seen_ms <= offline_after_ms {

@@ -29,6 +29,7 @@ use super::{
     authorized, error, invalid, NativeRequest, Reply, Resource, CODE_CONFLICT, CODE_NOT_FOUND,
     CODE_SYNC_FAILED,
 };
+use crate::auth::Caller;
 use crate::error::{ApiError, Dialect};
 use crate::AppState;
 
@@ -464,29 +465,39 @@ async fn remove(
     .await
 }
 
+/// Synchronises the caller's registry `uid` now: what `POST /api/v1/registries/{uid}/sync`
+/// and the web console's "Sync now" both run. A registry that cannot be reached or refuses
+/// is `sync_failed` (502), a registry of another tenant `not_found`.
+pub fn sync_registry_now(
+    state: &AppState,
+    caller: &Caller,
+    uid: &str,
+) -> Result<sync::SyncReport, ApiError> {
+    let connection = find(state, caller.tenant, uid)?;
+    let failed = |e: crowsnest_registry::RegistryError| match e {
+        crowsnest_registry::RegistryError::Store(e) => internal(e),
+        e => error(StatusCode::BAD_GATEWAY, CODE_SYNC_FAILED, e.to_string()),
+    };
+    let client = sync::connect(&connection, server_key(state)?, SYNC_TIMEOUT).map_err(failed)?;
+    sync::sync_registry(
+        &state.store,
+        caller.tenant,
+        &connection,
+        &client,
+        &SyncOptions {
+            concurrency: SYNC_CONCURRENCY,
+        },
+    )
+    .map_err(failed)
+}
+
 async fn sync_now(
     State(state): State<AppState>,
     Path(uid): Path<String>,
     req: NativeRequest,
 ) -> Response {
     authorized(state, req, ACTION_SYNC, move |state, caller, _| {
-        let connection = find(state, caller.tenant, &uid)?;
-        let failed = |e: crowsnest_registry::RegistryError| match e {
-            crowsnest_registry::RegistryError::Store(e) => internal(e),
-            e => error(StatusCode::BAD_GATEWAY, CODE_SYNC_FAILED, e.to_string()),
-        };
-        let client =
-            sync::connect(&connection, server_key(state)?, SYNC_TIMEOUT).map_err(failed)?;
-        let report = sync::sync_registry(
-            &state.store,
-            caller.tenant,
-            &connection,
-            &client,
-            &SyncOptions {
-                concurrency: SYNC_CONCURRENCY,
-            },
-        )
-        .map_err(failed)?;
+        let report = sync_registry_now(state, caller, &uid)?;
         Ok(Reply::ok(json!({
             "repositories": report.repositories,
             "tags": report.tags,
