@@ -57,10 +57,11 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     )?);
     // Printed before serving so that scripts (and the SDK tests) know when to connect.
     eprintln!(
-        "crowsnest API on http://{} (store: {:?}, {} scan workers)",
+        "crowsnest API on http://{} (store: {:?}, {} scan workers); web console on http://{}/console/",
         args.listen,
         store.engine(),
-        args.workers
+        args.workers,
+        args.listen
     );
     let served = runtime.block_on(crowsnest_api::serve(
         crowsnest_api::ServeOptions {
@@ -83,6 +84,8 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
             },
             // The API confines each import (backing files included) to its directory.
             vm_importer: Some(importer),
+            // The web console, under /console, over the same state.
+            mounts: vec![crowsnest_console::mount],
         },
         stop_signal(),
     ));

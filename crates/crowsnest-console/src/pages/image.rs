@@ -1,0 +1,544 @@
+//! An image: its placement (found by UUID in the signed-in tenant only), the stored inventory of
+//! its digest (layers, packages), the vulnerabilities the server's database matches against it
+//! now (with fixed versions), and the stored risk findings (baseline, secrets, malicious
+//! files); plus its SBOM (CycloneDX) and SARIF, rendered by `crowsnest-report` from the same
+//! data.
+//!
+//! Stored inventories are kept per digest whatever tenants use the image, so the placement
+//! lookup by the caller's tenant comes first: an image of another tenant is "not found".
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use crowsnest_api::huawei::registry_images::scan_status;
+use crowsnest_api::huawei::ACTION_LIST_REGISTRY_IMAGES;
+use crowsnest_model::{DbInfo, Finding, RiskFinding, RiskKind, ScanReport, ScannerKind};
+use crowsnest_report::{Format, RenderOptions};
+use crowsnest_store::{
+    Field, Filter, ImageChild, PlacementOrder, PlacementQuery, PlacementRow, StoredInventory,
+};
+
+use super::query_pairs;
+use crate::html::Html;
+use crate::layout::{error_page, internal, page, require, respond, severity, size, time};
+use crate::session::Session;
+use crate::Console;
+
+/// Everything the page and the downloads show of one image.
+struct Loaded {
+    row: PlacementRow,
+    children: Vec<ImageChild>,
+    /// The digest shown: the placement's, or the chosen platform's of a multi-arch index.
+    digest: String,
+    inventory: Option<StoredInventory>,
+    risks: Option<crowsnest_store::StoredRisks>,
+    findings: Vec<Finding>,
+    db: Option<DbInfo>,
+    /// Why vulnerabilities could not be matched, if they could not.
+    match_note: Option<String>,
+}
+
+fn not_found(session: &Session, uuid: &str) -> Response {
+    error_page(
+        Some(session),
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("no image {uuid:?} in your tenant"),
+    )
+}
+
+fn load(
+    console: &Console,
+    session: &Session,
+    uuid: &str,
+    platform: Option<&str>,
+) -> Result<Loaded, Response> {
+    if uuid.is_empty() || uuid.len() > 128 {
+        return Err(not_found(session, uuid));
+    }
+    let store = &console.app.store;
+    let found = store
+        .placements(
+            session.caller.tenant,
+            &PlacementQuery {
+                filter: Filter::Eq(Field::Uuid, uuid.into()),
+                order: PlacementOrder::Id,
+                offset: 0,
+                limit: 1,
+            },
+        )
+        .map_err(|e| internal(Some(session), e))?;
+    let Some(row) = found.rows.into_iter().next() else {
+        return Err(not_found(session, uuid));
+    };
+    let children = if row.is_multiarch {
+        store
+            .image_children(&[row.image_row])
+            .map_err(|e| internal(Some(session), e))?
+    } else {
+        Vec::new()
+    };
+    // A platform must be one of this index's children: never an arbitrary digest.
+    let digest = match platform {
+        Some(d) => children
+            .iter()
+            .find(|c| c.digest == d)
+            .map(|c| c.digest.clone())
+            .ok_or_else(|| not_found(session, d))?,
+        None => children
+            .first()
+            .map_or_else(|| row.digest.clone(), |c| c.digest.clone()),
+    };
+    let inventory = store
+        .stored_inventory(&digest)
+        .map_err(|e| internal(Some(session), e))?;
+    let risks = store
+        .stored_risks(&digest)
+        .map_err(|e| internal(Some(session), e))?;
+    let mut findings = Vec::new();
+    let mut db = None;
+    let mut match_note = None;
+    if let Some(inv) = &inventory {
+        match console.app.settings.vulndb.as_deref() {
+            Some(path) if path.is_file() => {
+                let matched = crowsnest_vulndb::VulnDb::open(path).and_then(|vdb| {
+                    let info = vdb.status()?.db_info();
+                    let found = crowsnest_vulndb::match_inventory(&vdb, &inv.inventory)?;
+                    Ok((found, info))
+                });
+                match matched {
+                    Ok((found, info)) => {
+                        findings = found;
+                        db = Some(info);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "matching an image for the console");
+                        match_note = Some(format!(
+                            "vulnerabilities could not be matched: {}",
+                            e.code().as_str()
+                        ));
+                    }
+                }
+            }
+            _ => {
+                match_note = Some(
+                    "the server has no vulnerability database (crowsnest db update); packages only"
+                        .into(),
+                )
+            }
+        }
+    }
+    Ok(Loaded {
+        row,
+        children,
+        digest,
+        inventory,
+        risks,
+        findings,
+        db,
+        match_note,
+    })
+}
+
+fn table(
+    h: &mut Html,
+    id: &'static str,
+    columns: &[&str],
+    rows: usize,
+    body: impl FnOnce(&mut Html),
+) {
+    h.el("div", &[("class", "table-wrap")], |h| {
+        h.el("table", &[("class", "list"), ("id", id)], |h| {
+            h.el("thead", &[], |h| {
+                h.el("tr", &[], |h| {
+                    for c in columns {
+                        h.leaf("th", &[], c);
+                    }
+                });
+            });
+            h.el("tbody", &[], |h| {
+                if rows == 0 {
+                    h.el("tr", &[], |h| {
+                        let span = columns.len().to_string();
+                        h.leaf("td", &[("colspan", &span), ("class", "empty")], "None.");
+                    });
+                }
+                body(h);
+            });
+        });
+    });
+}
+
+fn risk_section(h: &mut Html, title: &str, id: &'static str, risks: &[&RiskFinding]) {
+    h.el("section", &[], |h| {
+        h.el("h2", &[], |h| {
+            h.text(title)
+                .text(" (")
+                .num(i64::try_from(risks.len()).unwrap_or(0))
+                .text(")");
+        });
+        table(
+            h,
+            id,
+            &["Id", "Severity", "Title", "Path", "Detail", "Remediation"],
+            risks.len(),
+            |h| {
+                for r in risks {
+                    h.el("tr", &[], |h| {
+                        h.leaf("td", &[], &r.id);
+                        h.el("td", &[], |h| severity(h, r.severity.as_str()));
+                        h.leaf("td", &[], &r.title);
+                        h.el("td", &[], |h| {
+                            h.text(r.path.as_deref().unwrap_or(""));
+                            if let Some(line) = r.line {
+                                h.text(":").num(i64::from(line));
+                            }
+                        });
+                        h.el("td", &[], |h| {
+                            h.text(r.detail.as_deref().unwrap_or(""));
+                            if let Some(x) = &r.excerpt {
+                                h.leaf("code", &[], x);
+                            }
+                        });
+                        h.leaf("td", &[], &r.remediation);
+                    });
+                }
+            },
+        );
+    });
+}
+
+fn render(session: &Session, uuid: &str, l: &Loaded) -> String {
+    let row = &l.row;
+    let name = if row.namespace.is_empty() {
+        row.repo_name.clone()
+    } else {
+        format!("{}/{}", row.namespace, row.repo_name)
+    };
+    let title = format!("{name}:{}", row.tag);
+    page(Some(session), "/console/registry-images", &title, |h| {
+        let scan = row.scan.as_ref();
+        h.el("dl", &[("class", "facts")], |h| {
+            let facts: [(&str, String); 8] = [
+                ("Digest", l.digest.clone()),
+                (
+                    "Registry",
+                    format!("{} ({})", row.registry_name, row.registry_type),
+                ),
+                ("Scan", scan_status(scan).to_owned()),
+                ("Last scan", time(scan.and_then(|s| s.finished_ms))),
+                ("Size", size(row.size_bytes)),
+                (
+                    "Vulnerabilities (stored)",
+                    scan.map_or(0, |s| s.vul_count).to_string(),
+                ),
+                (
+                    "Unsafe settings",
+                    scan.map_or(0, |s| s.baseline_count).to_string(),
+                ),
+                (
+                    "Malicious files",
+                    scan.map_or(0, |s| s.malicious_count).to_string(),
+                ),
+            ];
+            for (k, v) in facts {
+                h.leaf("dt", &[], k);
+                h.leaf("dd", &[], &v);
+            }
+            h.leaf("dt", &[], "Severity");
+            h.el("dd", &[], |h| {
+                severity(h, scan.map_or("", |s| s.severity.as_str()))
+            });
+        });
+        if !l.children.is_empty() {
+            h.el("section", &[], |h| {
+                h.leaf("h2", &[], "Platforms");
+                h.el("ul", &[("class", "platforms")], |h| {
+                    for c in &l.children {
+                        h.el("li", &[], |h| {
+                            let href = format!(
+                                "/console/images/{uuid}?{}",
+                                crate::layout::query_string(&[(
+                                    "platform".into(),
+                                    c.digest.clone()
+                                )])
+                            );
+                            let label = format!("{} {}", c.platform, c.digest);
+                            if c.digest == l.digest {
+                                h.leaf("strong", &[], &label);
+                            } else {
+                                h.leaf("a", &[("href", &href)], &label);
+                            }
+                        });
+                    }
+                });
+            });
+        }
+        let Some(stored) = &l.inventory else {
+            h.leaf(
+                "p",
+                &[("class", "note"), ("id", "no-inventory")],
+                "No stored inventory for this digest yet: scan it (a scan task, or crowsnest registry sync --scan).",
+            );
+            return;
+        };
+        let inv = &stored.inventory;
+        h.el("p", &[("class", "downloads")], |h| {
+            let q = if l.children.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "?{}",
+                    crate::layout::query_string(&[("platform".into(), l.digest.clone())])
+                )
+            };
+            let sbom = format!("/console/images/{uuid}/sbom.cdx.json{q}");
+            let sarif = format!("/console/images/{uuid}/report.sarif{q}");
+            h.leaf(
+                "a",
+                &[("href", &sbom), ("download", ""), ("id", "download-sbom")],
+                "Download SBOM (CycloneDX)",
+            );
+            h.leaf(
+                "a",
+                &[("href", &sarif), ("download", ""), ("id", "download-sarif")],
+                "Download SARIF",
+            );
+        });
+        if let Some(distro) = &inv.distro {
+            h.el("p", &[], |h| {
+                h.text("Operating system: ").text(&distro.id).text(" ");
+                h.text(distro.version_id.as_deref().unwrap_or(""));
+            });
+        }
+        h.el("section", &[], |h| {
+            h.leaf("h2", &[], "Layers");
+            table(
+                h,
+                "layers",
+                &["#", "Digest", "Size", "Packages", "Created by"],
+                inv.layers.len(),
+                |h| {
+                    for layer in &inv.layers {
+                        let packages = inv
+                            .packages
+                            .iter()
+                            .filter(|p| p.layer.as_ref() == Some(&layer.digest))
+                            .count();
+                        h.el("tr", &[], |h| {
+                            h.el("td", &[("class", "num")], |h| {
+                                h.num(i64::try_from(layer.index).unwrap_or(0));
+                            });
+                            h.leaf("td", &[("class", "digest")], &layer.digest.to_string());
+                            h.leaf(
+                                "td",
+                                &[("class", "num")],
+                                &size(i64::try_from(layer.size).unwrap_or(i64::MAX)),
+                            );
+                            h.el("td", &[("class", "num")], |h| {
+                                h.num(i64::try_from(packages).unwrap_or(0));
+                            });
+                            h.leaf(
+                                "td",
+                                &[("class", "created-by")],
+                                layer.created_by.as_deref().unwrap_or(""),
+                            );
+                        });
+                    }
+                },
+            );
+        });
+        h.el("section", &[], |h| {
+            h.el("h2", &[], |h| {
+                h.text("Vulnerabilities (")
+                    .num(i64::try_from(l.findings.len()).unwrap_or(0))
+                    .text(")");
+            });
+            if let Some(note) = &l.match_note {
+                h.leaf("p", &[("class", "note")], note);
+            }
+            table(
+                h,
+                "vulnerabilities",
+                &[
+                    "Id",
+                    "Severity",
+                    "Package",
+                    "Installed",
+                    "Fixed in",
+                    "Summary",
+                ],
+                l.findings.len(),
+                |h| {
+                    for f in &l.findings {
+                        h.el("tr", &[], |h| {
+                            h.leaf("td", &[], &f.id);
+                            h.el("td", &[], |h| severity(h, f.severity.as_str()));
+                            h.el("td", &[], |h| {
+                                h.text(&f.package_name).text(" ");
+                                h.leaf("span", &[("class", "eco")], f.ecosystem.purl_type());
+                            });
+                            h.leaf("td", &[], &f.installed_version);
+                            h.leaf("td", &[("class", "fixed")], &f.fixed_versions.join(", "));
+                            h.leaf("td", &[], f.summary.as_deref().unwrap_or(""));
+                        });
+                    }
+                },
+            );
+        });
+        let risks: Vec<&RiskFinding> = l
+            .risks
+            .as_ref()
+            .map(|r| r.findings.iter().collect())
+            .unwrap_or_default();
+        for (kind, title, id) in [
+            (RiskKind::Baseline, "Baseline findings", "baseline"),
+            (RiskKind::Secret, "Secrets", "secrets"),
+            (RiskKind::Malware, "Malicious files", "malware"),
+        ] {
+            let of_kind: Vec<&RiskFinding> =
+                risks.iter().copied().filter(|r| r.kind == kind).collect();
+            risk_section(h, title, id, &of_kind);
+        }
+        if l.risks.is_none() {
+            h.leaf(
+                "p",
+                &[("class", "note")],
+                "The risk analyzers (baseline, secrets, malware) have not run on this image.",
+            );
+        }
+        h.el("section", &[], |h| {
+            h.el("h2", &[], |h| {
+                h.text("Packages (")
+                    .num(i64::try_from(inv.packages.len()).unwrap_or(0))
+                    .text(")");
+            });
+            table(
+                h,
+                "packages",
+                &["Name", "Version", "Type", "Licenses", "Location"],
+                inv.packages.len(),
+                |h| {
+                    for p in &inv.packages {
+                        h.el("tr", &[], |h| {
+                            h.leaf("td", &[], &p.name);
+                            h.leaf("td", &[], &p.version);
+                            h.leaf("td", &[], p.ecosystem.purl_type());
+                            h.leaf("td", &[], &p.licenses.join(", "));
+                            h.leaf("td", &[("class", "location")], &p.location);
+                        });
+                    }
+                },
+            );
+        });
+    })
+}
+
+async fn loaded(
+    console: Console,
+    headers: HeaderMap,
+    uri: Uri,
+    uuid: String,
+    then: fn(&Session, &str, &Loaded) -> Response,
+) -> Response {
+    let session = match console.session(&headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = require(&session, ACTION_LIST_REGISTRY_IMAGES) {
+        return r;
+    }
+    let pairs = match query_pairs(&uri, Some(&session)) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    crate::blocking(move || {
+        let l = load(&console, &session, &uuid, pairs.get("platform"))?;
+        Ok(then(&session, &uuid, &l))
+    })
+    .await
+    .unwrap_or_else(|r| r)
+}
+
+/// `GET /console/images/{uuid}`.
+pub async fn page_get(
+    State(console): State<Console>,
+    Path(uuid): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    loaded(console, headers, uri, uuid, |session, uuid, l| {
+        respond(StatusCode::OK, render(session, uuid, l))
+    })
+    .await
+}
+
+/// The report of a loaded image in `format`, as an attachment.
+fn report(session: &Session, l: &Loaded, format: Format, file: &str) -> Response {
+    let Some(stored) = &l.inventory else {
+        return error_page(
+            Some(session),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this image has no stored inventory yet",
+        );
+    };
+    let mut scanners = vec![ScannerKind::Vuln];
+    if let Some(r) = &l.risks {
+        for kind in &r.scanners {
+            scanners.push(match kind {
+                RiskKind::Baseline => ScannerKind::Baseline,
+                RiskKind::Secret => ScannerKind::Secret,
+                RiskKind::Malware => ScannerKind::Malware,
+            });
+        }
+    }
+    let scan = ScanReport::new(
+        stored.inventory.clone(),
+        l.findings.clone(),
+        l.db.clone(),
+        scanners,
+        l.risks
+            .as_ref()
+            .map(|r| r.findings.clone())
+            .unwrap_or_default(),
+    );
+    let mut out = Vec::new();
+    if let Err(e) = crowsnest_report::render(&scan, format, &RenderOptions::default(), &mut out) {
+        return internal(Some(session), e);
+    }
+    let disposition = format!("attachment; filename=\"{file}\"");
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], out).into_response();
+    if let Ok(v) = disposition.parse() {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+/// `GET /console/images/{uuid}/sbom.cdx.json`.
+pub async fn sbom(
+    State(console): State<Console>,
+    Path(uuid): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    loaded(console, headers, uri, uuid, |session, _, l| {
+        report(session, l, Format::CycloneDx, "sbom.cdx.json")
+    })
+    .await
+}
+
+/// `GET /console/images/{uuid}/report.sarif`.
+pub async fn sarif(
+    State(console): State<Console>,
+    Path(uuid): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    loaded(console, headers, uri, uuid, |session, _, l| {
+        report(session, l, Format::Sarif, "report.sarif")
+    })
+    .await
+}
