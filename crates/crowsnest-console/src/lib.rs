@@ -99,6 +99,17 @@ pub fn router(console: Console) -> Router {
         .route("/console/agents", get(agents::page_get))
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
+        // Browsers ask for it on their own (after a download, for instance); an empty answer
+        // instead of the API's 404 keeps the console's pages free of failed requests.
+        .route(
+            "/favicon.ico",
+            get(|| async {
+                (
+                    StatusCode::NO_CONTENT,
+                    [(axum::http::header::CACHE_CONTROL, "max-age=86400")],
+                )
+            }),
+        )
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)
 }
