@@ -84,6 +84,35 @@ pub struct RegistryConnection {
     pub tenant: TenantId,
 }
 
+impl RegistryConnection {
+    /// What writes this connection back as it is now: `add_registry_connection` of it updates
+    /// the stored record (the uid names it) after a caller changed some fields.
+    pub fn to_new(&self) -> NewRegistryConnection {
+        NewRegistryConnection {
+            registry: NewRegistry {
+                uid: self.uid.clone(),
+                name: self.name.clone(),
+                registry_type: self.registry_type.clone(),
+                region_id: self.region_id.clone(),
+                instance_id: self.instance_id.clone(),
+                instance_name: self.instance_name.clone(),
+                instance_url: self.instance_url.clone(),
+                endpoints: vec![self.url.clone()],
+                ..NewRegistry::default()
+            },
+            url: self.url.clone(),
+            username: self.username.clone(),
+            secret_sealed: self.secret_sealed.clone(),
+            namespace_filters: self.namespace_filters.clone(),
+            repositories: self.repositories.clone(),
+            insecure_tls: self.insecure_tls,
+            ca_cert_pem: self.ca_cert_pem.clone(),
+            schedule: self.schedule.clone(),
+            next_run_ms: self.next_run_ms,
+        }
+    }
+}
+
 /// A tag a previous sync recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncedTag {

@@ -370,31 +370,7 @@ fn update(config: &Config, args: UpdateArgs) -> Result<ExitCode> {
             crowsnest_registry::schedule::next_run_ms(&c.schedule, crowsnest_store::now_ms())
                 .map_err(|e| crate::coded(e.code(), &e))?;
     }
-    store.add_registry_connection(
-        tenant,
-        &NewRegistryConnection {
-            registry: NewRegistry {
-                uid: c.uid.clone(),
-                name: c.name.clone(),
-                registry_type: c.registry_type.clone(),
-                region_id: c.region_id.clone(),
-                instance_id: c.instance_id.clone(),
-                instance_name: c.instance_name.clone(),
-                instance_url: c.instance_url.clone(),
-                endpoints: vec![c.url.clone()],
-                ..NewRegistry::default()
-            },
-            url: c.url.clone(),
-            username: c.username.clone(),
-            secret_sealed: c.secret_sealed.clone(),
-            namespace_filters: c.namespace_filters.clone(),
-            repositories: c.repositories.clone(),
-            insecure_tls: c.insecure_tls,
-            ca_cert_pem: c.ca_cert_pem.clone(),
-            schedule: c.schedule.clone(),
-            next_run_ms: c.next_run_ms,
-        },
-    )?;
+    store.add_registry_connection(tenant, &c.to_new())?;
     match c.next_run_ms {
         0 => println!("{} updated (no schedule)", c.uid),
         next => println!(

@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use crowsnest_registry::sync::{self, SyncOptions, REGISTRY_TYPES};
 use crowsnest_registry::ServerKey;
-use crowsnest_store::{NewRegistry, NewRegistryConnection, RegistryConnection, TenantId};
+use crowsnest_store::{RegistryConnection, TenantId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -270,31 +270,7 @@ fn save(
     tenant: TenantId,
     c: &RegistryConnection,
 ) -> Result<RegistryConnection, ApiError> {
-    let written = state.store.add_registry_connection(
-        tenant,
-        &NewRegistryConnection {
-            registry: NewRegistry {
-                uid: c.uid.clone(),
-                name: c.name.clone(),
-                registry_type: c.registry_type.clone(),
-                region_id: c.region_id.clone(),
-                instance_id: c.instance_id.clone(),
-                instance_name: c.instance_name.clone(),
-                instance_url: c.instance_url.clone(),
-                endpoints: vec![c.url.clone()],
-                ..NewRegistry::default()
-            },
-            url: c.url.clone(),
-            username: c.username.clone(),
-            secret_sealed: c.secret_sealed.clone(),
-            namespace_filters: c.namespace_filters.clone(),
-            repositories: c.repositories.clone(),
-            insecure_tls: c.insecure_tls,
-            ca_cert_pem: c.ca_cert_pem.clone(),
-            schedule: c.schedule.clone(),
-            next_run_ms: c.next_run_ms,
-        },
-    );
+    let written = state.store.add_registry_connection(tenant, &c.to_new());
     match written {
         Ok(_) => find(state, tenant, &c.uid),
         // The uid is unique across the store: another tenant holds it.
