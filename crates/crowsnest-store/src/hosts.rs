@@ -312,20 +312,11 @@ impl Store {
         let limit = query.limit.max(0);
         // The whole page is remembered too (list_cache.rs).
         let page_cache_key = format!("{page_key}\n{offset}\n{limit}");
-        self.read(|tx| {
-            let generation = crate::inventory::generation(tx)?;
-            if let Some(page) = self.lists.page::<LocalImagePage>(generation, &page_cache_key) {
-                return Ok(page);
-            }
-            let mut compute = || -> Result<LocalImagePage, StoreError> {
-                let total = match self.lists.total(generation, &count_key) {
-                    Some(total) => total,
-                    None => {
-                        let total = tx.query_one(&count_sql, &params)?.int(0)?;
-                        self.lists.put_total(generation, &count_key, total);
-                        total
-                    }
-                };
+        self.cached_list(
+            &page_cache_key,
+            |p: &LocalImagePage| p.rows.len(),
+            |tx, generation| {
+                let total = self.cached_total(tx, generation, &count_sql, &count_key, &params)?;
                 if limit == 0 || offset >= total {
                     return Ok(LocalImagePage {
                         total,
@@ -387,12 +378,8 @@ impl Store {
                     );
                 }
                 Ok(LocalImagePage { total, rows })
-            };
-            let page = compute()?;
-            self.lists
-                .put_page(generation, &page_cache_key, page.clone(), page.rows.len());
-            Ok(page)
-        })
+            },
+        )
     }
 }
 

@@ -690,20 +690,11 @@ impl Store {
         // The whole page is remembered too: the same request at the same generation is
         // answered without SQL (list_cache.rs).
         let page_key = format!("{ids_key}\n{offset}\n{limit}");
-        self.read(|tx| {
-            let generation = generation(tx)?;
-            if let Some(page) = self.lists.page::<PlacementPage>(generation, &page_key) {
-                return Ok(page);
-            }
-            let mut compute = || -> Result<PlacementPage, StoreError> {
-                let total = match self.lists.total(generation, &count_key) {
-                    Some(total) => total,
-                    None => {
-                        let total = tx.query_one(&count_sql, &params)?.int(0)?;
-                        self.lists.put_total(generation, &count_key, total);
-                        total
-                    }
-                };
+        self.cached_list(
+            &page_key,
+            |p: &PlacementPage| p.rows.len(),
+            |tx, generation| {
+                let total = self.cached_total(tx, generation, &count_sql, &count_key, &params)?;
                 if limit == 0 || offset >= total {
                     return Ok(PlacementPage {
                         total,
@@ -796,12 +787,46 @@ impl Store {
                     .map(placement_from)
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(PlacementPage { total, rows })
-            };
-            let page = compute()?;
+            },
+        )
+    }
+
+    /// Runs `compute` (given the transaction and its store generation) in one read
+    /// transaction, unless the page under `page_key` is remembered at that generation; a
+    /// computed page is remembered, weighed by `rows` (list_cache.rs).
+    pub(crate) fn cached_list<P: Clone + Send + Sync + 'static>(
+        &self,
+        page_key: &str,
+        rows: fn(&P) -> usize,
+        compute: impl FnOnce(&mut Tx<'_>, i64) -> Result<P, StoreError>,
+    ) -> Result<P, StoreError> {
+        self.read(|tx| {
+            let generation = generation(tx)?;
+            if let Some(page) = self.lists.page::<P>(generation, page_key) {
+                return Ok(page);
+            }
+            let page = compute(tx, generation)?;
             self.lists
-                .put_page(generation, &page_key, page.clone(), page.rows.len());
+                .put_page(generation, page_key, page.clone(), rows(&page));
             Ok(page)
         })
+    }
+
+    /// The count `count_sql` returns, remembered under `count_key` at `generation`.
+    pub(crate) fn cached_total(
+        &self,
+        tx: &mut Tx<'_>,
+        generation: i64,
+        count_sql: &str,
+        count_key: &str,
+        params: &[Value],
+    ) -> Result<i64, StoreError> {
+        if let Some(total) = self.lists.total(generation, count_key) {
+            return Ok(total);
+        }
+        let total = tx.query_one(count_sql, params)?.int(0)?;
+        self.lists.put_total(generation, count_key, total);
+        Ok(total)
     }
 
     /// The children of the given multi-arch index images, each with its latest scan.
