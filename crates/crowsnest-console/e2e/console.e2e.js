@@ -155,10 +155,19 @@ async function main() {
     check(await rowCount(page, "agents") >= 1, "agents table");
     await page.goto(base + "/console/registries");
     check((await page.textContent("#registries")).includes("local"), "the connected registry is listed");
-    await Promise.all([page.waitForURL(/\/console\/registries\/local\/sync$/), page.click("form.sync button")]);
+    // POST/redirect/GET: the sync answers 303 back to the page, which shows the report once.
+    const [posted] = await Promise.all([
+      page.waitForResponse((r) => /\/console\/registries\/local\/sync$/.test(r.url())),
+      page.click("form.sync button"),
+    ]);
+    check(posted.status() === 303, "the sync answers 303, got " + posted.status());
+    await page.waitForSelector("#sync-report");
+    check(page.url() === base + "/console/registries", "redirected to the registries page: " + page.url());
     const report = await page.textContent("#sync-report");
     check(/Synced local: \d+ repositories, \d+ tags/.test(report), "sync report: " + report);
     await shot(page, "15-registry-synced");
+    await page.reload();
+    check(await page.locator("#sync-report").count() === 0, "a reload neither syncs again nor repeats the report");
 
     await Promise.all([page.waitForURL(/sign-in/), page.click("header form.sign-out button")]);
     await page.goto(base + "/console/registry-images");

@@ -40,7 +40,22 @@ pub struct Session {
     pub csrf: String,
     /// When the session ends, ms.
     pub expires_ms: i64,
+    /// What an action said, for the page it redirected to to show once.
+    pub flash: Option<Flash>,
 }
+
+/// An action's message, kept between a POST and the GET its 303 redirect leads to
+/// (POST/redirect/GET: reloading the page shows it, never re-sends the form).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flash {
+    /// The message.
+    pub text: String,
+    /// What went wrong along the way, each shown as a failure.
+    pub problems: Vec<String>,
+}
+
+/// Problems a flash keeps at most; the rest are counted in one more line.
+pub const MAX_FLASH_PROBLEMS: usize = 20;
 
 /// The server's sessions.
 #[derive(Clone, Default)]
@@ -100,6 +115,7 @@ impl Sessions {
                 credential,
                 csrf: random_token(),
                 expires_ms: now_ms.saturating_add(TTL_MS),
+                flash: None,
             },
         );
         Some(id)
@@ -134,6 +150,30 @@ impl Sessions {
             return None;
         }
         Some(session)
+    }
+
+    /// Keeps `text` and `problems` (at most [`MAX_FLASH_PROBLEMS`] of them) for the request's
+    /// session to show on its next page, replacing what it had not shown yet.
+    pub fn set_flash(&self, headers: &HeaderMap, text: String, mut problems: Vec<String>) {
+        let Some(id) = cookie(headers, COOKIE) else {
+            return;
+        };
+        if problems.len() > MAX_FLASH_PROBLEMS {
+            let more = problems.len() - MAX_FLASH_PROBLEMS;
+            problems.truncate(MAX_FLASH_PROBLEMS);
+            problems.push(format!("and {more} more problems"));
+        }
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = map.get_mut(id) {
+            s.flash = Some(Flash { text, problems });
+        }
+    }
+
+    /// The request's session's flash, taken: a page shows it once.
+    pub fn take_flash(&self, headers: &HeaderMap) -> Option<Flash> {
+        let id = cookie(headers, COOKIE)?;
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        map.get_mut(id).and_then(|s| s.flash.take())
     }
 
     /// Ends the session `id`.

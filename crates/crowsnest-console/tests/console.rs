@@ -39,8 +39,10 @@ fn world(quota: ScanQuota) -> World {
             (k.id, k.secret)
         })
         .collect();
+    let key = crowsnest_registry::ServerKey::load_or_create(dir.path()).unwrap();
     let settings = Settings {
         scan_quota: quota,
+        registry_key: Some(std::sync::Arc::new(key)),
         ..Settings::default()
     };
     let state = AppState::with_settings(store.clone(), settings);
@@ -517,4 +519,79 @@ async fn assets_are_embedded_and_pages_forbid_inline_script() {
     let api = get(&w.app, "/api/v1/nothing", "").await;
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert!(api.body.contains("not_found"));
+}
+
+/// "Sync now" is POST/redirect/GET: the POST answers 303 See Other to the registries page,
+/// which shows the sync's report once (a reload shows the page without it and syncs nothing).
+#[tokio::test]
+async fn sync_now_redirects_to_the_registries_page() {
+    let Some(registry) = crowsnest_testkit::registry::TestRegistry::start() else {
+        return;
+    };
+    registry.push(
+        &crowsnest_testkit::registry::docker_archive("images/alpine-310.tar.gz"),
+        "lib/alpine:3.10",
+        &[],
+    );
+    let w = world(ScanQuota::default());
+    let key = crowsnest_registry::ServerKey::load_or_create(w._dir.path()).unwrap();
+    w.store
+        .add_registry_connection(
+            w.tenants[0],
+            &crowsnest_store::NewRegistryConnection {
+                registry: crowsnest_store::NewRegistry {
+                    uid: "local".into(),
+                    name: "local".into(),
+                    registry_type: "harbor".into(),
+                    enterprise_project_id: "0".into(),
+                    ..Default::default()
+                },
+                url: format!("http://{}", registry.host()),
+                username: crowsnest_testkit::registry::USER.into(),
+                secret_sealed: key
+                    .seal("local", crowsnest_testkit::registry::PASSWORD)
+                    .unwrap(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let cookie = sign_in(&w.app, &w.keys[0]).await;
+    let page = get(&w.app, "/console/registries", &cookie).await;
+    assert!(page.body.contains("/console/registries/local/sync"));
+    assert!(!page.body.contains("id=\"sync-report\""));
+    let token = csrf_of(&page.body);
+    let synced = post(
+        &w.app,
+        "/console/registries/local/sync",
+        &cookie,
+        Some("http://console.test"),
+        &format!("csrf={token}"),
+    )
+    .await;
+    assert_eq!(synced.status, StatusCode::SEE_OTHER, "{}", synced.body);
+    assert_eq!(synced.location, "/console/registries");
+    let shown = get(&w.app, &synced.location, &cookie).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(
+        shown
+            .body
+            .contains("Synced local: 1 repositories, 1 tags, "),
+        "{}",
+        shown.body
+    );
+    let again = get(&w.app, &synced.location, &cookie).await;
+    assert!(!again.body.contains("id=\"sync-report\""));
+    // Another tenant's session shows no report, and cannot sync this tenant's registry.
+    let other = sign_in(&w.app, &w.keys[1]).await;
+    let other_page = get(&w.app, "/console/registries", &other).await;
+    assert!(!other_page.body.contains("sync-report"));
+    let refused = post(
+        &w.app,
+        "/console/registries/local/sync",
+        &other,
+        None,
+        &format!("csrf={}", csrf_of(&other_page.body)),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND, "{}", refused.body);
 }
