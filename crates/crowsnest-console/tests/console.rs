@@ -521,6 +521,85 @@ async fn assets_are_embedded_and_pages_forbid_inline_script() {
     assert!(api.body.contains("not_found"));
 }
 
+/// The cells of each body row of the table `id` of a page, as text.
+fn table_cells(html: &str, id: &str) -> Vec<Vec<String>> {
+    let at = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("table {id}"));
+    let body = &html[at..];
+    let body = &body[body.find("<tbody>").unwrap()..body.find("</tbody>").unwrap()];
+    body.split("<tr>")
+        .skip(1)
+        .map(|row| {
+            row.split("<td")
+                .skip(1)
+                .map(|cell| {
+                    let text = &cell[cell.find('>').unwrap() + 1..cell.find("</td>").unwrap()];
+                    text.to_owned()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The fixture image acme-shop, scanned for real, stored as the inventory of a seeded image.
+fn store_acme_inventory(w: &World, digest: &str) -> crowsnest_model::Inventory {
+    let image = crowsnest_testkit::fixture("images/acme-shop.oci.tar");
+    let inventory = crowsnest_scan::Scanner::default()
+        .scan_image(&image.display().to_string(), &mut |_| {})
+        .unwrap();
+    w.store.save_inventory(digest, &inventory, "test").unwrap();
+    inventory
+}
+
+/// Regression: the Layers table counted packages whose layer was the blob digest, but a package
+/// names its layer by diff id, so every layer showed 0.
+#[tokio::test]
+async fn the_layers_table_counts_each_layers_packages() {
+    let w = world(ScanQuota::default());
+    let row = w
+        .store
+        .placements(
+            w.tenants[0],
+            &PlacementQuery {
+                filter: Filter::True,
+                order: PlacementOrder::Id,
+                offset: 0,
+                limit: 1,
+            },
+        )
+        .unwrap()
+        .rows
+        .remove(0);
+    let inventory = store_acme_inventory(&w, &row.digest);
+    let cookie = sign_in(&w.app, &w.keys[0]).await;
+    let page = get(&w.app, &format!("/console/images/{}", row.uuid), &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let layers = table_cells(&page.body, "layers");
+    assert_eq!(layers.len(), inventory.layers.len());
+    let counts: Vec<usize> = layers.iter().map(|r| r[3].parse().unwrap()).collect();
+    // Every package of an image comes from one of its layers.
+    assert_eq!(
+        counts.iter().sum::<usize>(),
+        inventory.packages.len(),
+        "{counts:?}"
+    );
+    // The first layer is debootstrap's: every Debian package is in it (fixtures/README.md).
+    let debs = inventory
+        .packages
+        .iter()
+        .filter(|p| p.ecosystem == crowsnest_model::Ecosystem::Deb)
+        .count();
+    assert!(debs > 80, "{debs} Debian packages");
+    assert!(counts[0] >= debs, "{counts:?}");
+    // The second holds the Python, npm, Java and Go packages; the third urllib3 1.26.18.
+    assert!(counts[1] > 0 && counts[2] > 0, "{counts:?}");
+    assert_eq!(
+        table_cells(&page.body, "packages").len(),
+        inventory.packages.len()
+    );
+}
+
 /// "Sync now" is POST/redirect/GET: the POST answers 303 See Other to the registries page,
 /// which shows the sync's report once (a reload shows the page without it and syncs nothing).
 #[tokio::test]

@@ -320,10 +320,12 @@ fn render(session: &Session, uuid: &str, l: &Loaded) -> String {
                 inv.layers.len(),
                 |h| {
                     for layer in &inv.layers {
+                        // A package names its layer by diff id (the uncompressed tar's digest,
+                        // as the config's rootfs lists it), not by the stored blob's digest.
                         let packages = inv
                             .packages
                             .iter()
-                            .filter(|p| p.layer.as_ref() == Some(&layer.digest))
+                            .filter(|p| p.layer.as_ref() == Some(&layer.diff_id))
                             .count();
                         h.el("tr", &[], |h| {
                             h.el("td", &[("class", "num")], |h| {
