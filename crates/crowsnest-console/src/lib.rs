@@ -87,6 +87,15 @@ pub fn router(console: Console) -> Router {
         .route("/console/images/{uuid}", get(image::page_get))
         .route("/console/images/{uuid}/sbom.cdx.json", get(image::sbom))
         .route("/console/images/{uuid}/report.sarif", get(image::sarif))
+        .route("/console/digests/{digest}", get(image::local_page_get))
+        .route(
+            "/console/digests/{digest}/sbom.cdx.json",
+            get(image::local_sbom),
+        )
+        .route(
+            "/console/digests/{digest}/report.sarif",
+            get(image::local_sarif),
+        )
         .route("/console/vm-images", get(vm_images::page_get))
         .route("/console/tasks", get(tasks::list))
         .route("/console/tasks/{task_id}", get(tasks::page_get))

@@ -674,3 +674,72 @@ async fn sync_now_redirects_to_the_registries_page() {
     .await;
     assert_eq!(refused.status, StatusCode::NOT_FOUND, "{}", refused.body);
 }
+
+/// A local image whose digest has a stored inventory links to the image page of its digest,
+/// which shows that inventory (the same page as a registry image's); the page is the tenant's
+/// own: another tenant, or a digest no host of the tenant holds, is "not found".
+#[tokio::test]
+async fn local_images_link_to_their_digests_page() {
+    let w = world(ScanQuota::default());
+    w.store.seed_hosts(w.tenants[0], 2, 5).unwrap();
+    let local = w
+        .store
+        .local_images(
+            w.tenants[0],
+            &crowsnest_store::LocalImageQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(local.total, 10);
+    let scanned = local.rows[0].digest.clone();
+    let inventory = store_acme_inventory(&w, &scanned);
+    let cookie = sign_in(&w.app, &w.keys[0]).await;
+    let list = get(&w.app, "/console/local-images?limit=100", &cookie).await;
+    assert_eq!(list.status, StatusCode::OK);
+    let href = format!("/console/digests/{scanned}");
+    assert!(
+        list.body
+            .contains(&format!("<a href=\"{href}\" class=\"image-link\">")),
+        "{}",
+        list.body
+    );
+    // Only that digest has an inventory to show: no other row links.
+    assert_eq!(list.body.matches("class=\"image-link\"").count(), 1);
+
+    let shown = get(&w.app, &href, &cookie).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert!(shown.body.contains(&local.rows[0].image_name));
+    assert_eq!(
+        table_cells(&shown.body, "packages").len(),
+        inventory.packages.len()
+    );
+    assert_eq!(
+        table_cells(&shown.body, "layers").len(),
+        inventory.layers.len()
+    );
+    assert!(shown.body.contains(&format!("{href}/sbom.cdx.json")));
+    let sbom = get(&w.app, &format!("{href}/sbom.cdx.json"), &cookie).await;
+    assert_eq!(sbom.status, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_str(&sbom.body).unwrap();
+    assert_eq!(doc["bomFormat"], "CycloneDX");
+
+    // Another tenant's hosts hold nothing: not found, as is a digest no host holds.
+    let other = sign_in(&w.app, &w.keys[1]).await;
+    assert_eq!(
+        get(&w.app, &href, &other).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let unheld = format!("sha256:{}", "0".repeat(64));
+    for path in [
+        format!("/console/digests/{unheld}"),
+        "/console/digests/not-a-digest".to_owned(),
+    ] {
+        assert_eq!(
+            get(&w.app, &path, &cookie).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+}

@@ -383,6 +383,29 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The names and versions under which `tenant`'s hosts hold image `digest`, in name order
+    /// (at most `limit`); empty when none of them does.
+    pub fn local_image_names(
+        &self,
+        tenant: TenantId,
+        digest: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|tx| {
+            tx.query(
+                "SELECT DISTINCT l.image_name, l.image_version FROM local_images l \
+                 JOIN images i ON i.id = l.image WHERE l.tenant_id = $1 AND i.digest = $2 \
+                 ORDER BY l.image_name, l.image_version LIMIT $3",
+                &[tenant.0.into(), digest.into(), limit.max(0).into()],
+            )?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?)))
+            .collect()
+        })
+    }
+}
+
 fn local_image_from(row: &Row) -> Result<LocalImageRow, StoreError> {
     let host = match row.0.get(15) {
         Some(Value::Text(_)) => Some((row.text(15)?, row.text(16)?, row.text(17)?)),

@@ -206,6 +206,24 @@ impl Store {
         })
     }
 
+    /// Which of `digests` have a stored inventory (a page of a list asks about its rows at
+    /// once, without reading the inventories themselves).
+    pub fn stored_inventory_digests(
+        &self,
+        digests: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        if digests.is_empty() {
+            return Ok(Default::default());
+        }
+        let placeholders: Vec<String> = (1..=digests.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT digest FROM stored_inventories WHERE digest IN ({})",
+            placeholders.join(", ")
+        );
+        let params: Vec<crate::sql::Value> = digests.iter().map(|d| (*d).into()).collect();
+        self.read(|tx| tx.query(&sql, &params)?.iter().map(|r| r.text(0)).collect())
+    }
+
     /// How many inventories are stored, and how many of them were last matched by `build`.
     pub fn stored_inventory_counts(&self, build: &str) -> Result<(i64, i64), StoreError> {
         self.read(|tx| {

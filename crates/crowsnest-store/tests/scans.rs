@@ -535,3 +535,69 @@ fn vm_image_shows_its_stored_inventory_and_rematches(db: &TestDb) {
 }
 
 on_both_engines!(vm_image_shows_its_stored_inventory_and_rematches);
+
+/// What the console's local images page asks: which digests of a page have a stored
+/// inventory, and under which names a tenant's hosts hold a digest (none for another tenant).
+fn stored_digests_and_local_image_names(db: &TestDb) {
+    use crowsnest_store::NewLocalImage;
+    let store = db.open();
+    let tenant = |name: &str| {
+        store
+            .create_tenant(&NewTenant {
+                name: name.into(),
+                account_id: format!("acct-{name}"),
+            })
+            .unwrap()
+    };
+    let (a, b) = (tenant("a"), tenant("b"));
+    let image = store
+        .upsert_image(&NewImage {
+            digest: digest(1).parse().unwrap(),
+            config_digest: Some(digest(101).parse().unwrap()),
+            size_bytes: 10,
+            created_ms: 0,
+            is_multiarch: false,
+        })
+        .unwrap();
+    for (name, version) in [("web", "2"), ("api", "1"), ("web", "1")] {
+        store
+            .upsert_local_image(
+                a,
+                &NewLocalImage {
+                    image_row: image,
+                    image_name: name.into(),
+                    image_version: version.into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    }
+    let names = |t, d: &str, limit| store.local_image_names(t, d, limit).unwrap();
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        names(a, &digest(1), 10),
+        pairs(&[("api", "1"), ("web", "1"), ("web", "2")])
+    );
+    assert_eq!(names(a, &digest(1), 1), pairs(&[("api", "1")]));
+    assert!(names(b, &digest(1), 10).is_empty());
+    assert!(names(a, &digest(2), 10).is_empty());
+
+    assert!(store.stored_inventory_digests(&[]).unwrap().is_empty());
+    store
+        .save_inventory(&digest(1), &inventory(2), "e1")
+        .unwrap();
+    store
+        .save_inventory(&digest(3), &inventory(1), "e1")
+        .unwrap();
+    let (d1, d2, d3) = (digest(1), digest(2), digest(3));
+    let stored = store
+        .stored_inventory_digests(&[d1.as_str(), d2.as_str(), d3.as_str()])
+        .unwrap();
+    assert_eq!(stored, [d1, d3].into_iter().collect());
+}
+
+on_both_engines!(stored_digests_and_local_image_names);

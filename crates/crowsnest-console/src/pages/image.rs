@@ -4,15 +4,20 @@
 //! files); plus its SBOM (CycloneDX) and SARIF, rendered by `crowsnest-report` from the same
 //! data.
 //!
-//! Stored inventories are kept per digest whatever tenants use the image, so the placement
-//! lookup by the caller's tenant comes first: an image of another tenant is "not found".
+//! The same page serves a registry placement (`/console/images/{uuid}`) and an image digest
+//! the tenant's hosts hold (`/console/digests/{digest}`, linked from the local images page).
+//! Stored inventories are kept per digest whatever tenants use the image, so the lookup in the
+//! caller's tenant (the placement by UUID, or a local image of the digest) comes first: an
+//! image of another tenant is "not found".
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use crowsnest_api::huawei::registry_images::scan_status;
-use crowsnest_api::huawei::ACTION_LIST_REGISTRY_IMAGES;
-use crowsnest_model::{DbInfo, Finding, RiskFinding, RiskKind, ScanReport, ScannerKind};
+use crowsnest_api::huawei::{ACTION_LIST_LOCAL_IMAGES, ACTION_LIST_REGISTRY_IMAGES};
+use crowsnest_model::{
+    DbInfo, Finding, RiskFinding, RiskKind, RiskSummary, ScanReport, ScannerKind,
+};
 use crowsnest_report::{Format, RenderOptions};
 use crowsnest_store::{
     Field, Filter, ImageChild, PlacementOrder, PlacementQuery, PlacementRow, StoredInventory,
@@ -24,11 +29,24 @@ use crate::layout::{error_page, internal, page, require, respond, severity, size
 use crate::session::Session;
 use crate::Console;
 
+/// Whose page it is, as found in the caller's tenant.
+enum Subject {
+    /// A registry placement, with the platforms of a multi-arch index.
+    Placement {
+        row: Box<PlacementRow>,
+        children: Vec<ImageChild>,
+    },
+    /// An image digest the tenant's hosts hold, under these names and versions.
+    Local { names: Vec<(String, String)> },
+}
+
 /// Everything the page and the downloads show of one image.
 struct Loaded {
-    row: PlacementRow,
-    children: Vec<ImageChild>,
-    /// The digest shown: the placement's, or the chosen platform's of a multi-arch index.
+    subject: Subject,
+    /// The page's own path: its downloads and platform links hang below it.
+    base: String,
+    /// The digest shown: the placement's, the chosen platform's of a multi-arch index, or the
+    /// local image's.
     digest: String,
     inventory: Option<StoredInventory>,
     risks: Option<crowsnest_store::StoredRisks>,
@@ -37,6 +55,9 @@ struct Loaded {
     /// Why vulnerabilities could not be matched, if they could not.
     match_note: Option<String>,
 }
+
+/// Names of a local image listed on its page at most.
+const MAX_LOCAL_NAMES: i64 = 50;
 
 fn not_found(session: &Session, uuid: &str) -> Response {
     error_page(
@@ -47,12 +68,14 @@ fn not_found(session: &Session, uuid: &str) -> Response {
     )
 }
 
-fn load(
+/// The placement `uuid` of the caller's tenant and the digest shown (`platform`, one of its
+/// children, or its own).
+fn find_placement(
     console: &Console,
     session: &Session,
     uuid: &str,
     platform: Option<&str>,
-) -> Result<Loaded, Response> {
+) -> Result<(Subject, String), Response> {
     if uuid.is_empty() || uuid.len() > 128 {
         return Err(not_found(session, uuid));
     }
@@ -89,6 +112,35 @@ fn load(
             .first()
             .map_or_else(|| row.digest.clone(), |c| c.digest.clone()),
     };
+    let row = Box::new(row);
+    Ok((Subject::Placement { row, children }, digest))
+}
+
+/// The image `digest` when a host of the caller's tenant holds it.
+fn find_local(console: &Console, session: &Session, digest: &str) -> Result<Subject, Response> {
+    if digest.parse::<crowsnest_model::Digest>().is_err() {
+        return Err(not_found(session, digest));
+    }
+    let names = console
+        .app
+        .store
+        .local_image_names(session.caller.tenant, digest, MAX_LOCAL_NAMES)
+        .map_err(|e| internal(Some(session), e))?;
+    if names.is_empty() {
+        return Err(not_found(session, digest));
+    }
+    Ok(Subject::Local { names })
+}
+
+/// The stored inventory and risks of `digest` and its vulnerabilities matched now.
+fn load(
+    console: &Console,
+    session: &Session,
+    subject: Subject,
+    base: String,
+    digest: String,
+) -> Result<Loaded, Response> {
+    let store = &console.app.store;
     let inventory = store
         .stored_inventory(&digest)
         .map_err(|e| internal(Some(session), e))?;
@@ -129,8 +181,8 @@ fn load(
         }
     }
     Ok(Loaded {
-        row,
-        children,
+        subject,
+        base,
         digest,
         inventory,
         risks,
@@ -208,18 +260,17 @@ fn risk_section(h: &mut Html, title: &str, id: &'static str, risks: &[&RiskFindi
     });
 }
 
-fn render(session: &Session, uuid: &str, l: &Loaded) -> String {
-    let row = &l.row;
-    let name = if row.namespace.is_empty() {
-        row.repo_name.clone()
-    } else {
-        format!("{}/{}", row.namespace, row.repo_name)
-    };
-    let title = format!("{name}:{}", row.tag);
-    page(Some(session), "/console/registry-images", &title, |h| {
-        let scan = row.scan.as_ref();
-        h.el("dl", &[("class", "facts")], |h| {
-            let facts: [(&str, String); 8] = [
+/// The page's title, the navigation entry it sits under, its facts and its severity.
+fn header(l: &Loaded) -> (String, &'static str, Vec<(&'static str, String)>, String) {
+    match &l.subject {
+        Subject::Placement { row, .. } => {
+            let name = if row.namespace.is_empty() {
+                row.repo_name.clone()
+            } else {
+                format!("{}/{}", row.namespace, row.repo_name)
+            };
+            let scan = row.scan.as_ref();
+            let facts = vec![
                 ("Digest", l.digest.clone()),
                 (
                     "Registry",
@@ -241,23 +292,77 @@ fn render(session: &Session, uuid: &str, l: &Loaded) -> String {
                     scan.map_or(0, |s| s.malicious_count).to_string(),
                 ),
             ];
+            let level = scan.map_or_else(String::new, |s| s.severity.clone());
+            (
+                format!("{name}:{}", row.tag),
+                "/console/registry-images",
+                facts,
+                level,
+            )
+        }
+        Subject::Local { names } => {
+            let named: Vec<String> = names.iter().map(|(n, v)| format!("{n}:{v}")).collect();
+            let risks = l.risks.as_ref();
+            let summary = RiskSummary::derive(
+                l.findings.iter().map(|f| f.severity),
+                risks.map_or(&[][..], |r| &r.findings[..]),
+            );
+            let facts = vec![
+                ("Digest", l.digest.clone()),
+                ("Held by hosts as", named.join(", ")),
+                (
+                    "Last scan",
+                    time(l.inventory.as_ref().map(|i| i.indexed_ms)),
+                ),
+                (
+                    "Vulnerabilities (stored)",
+                    l.inventory
+                        .as_ref()
+                        .map_or(0, |i| i.counts.total())
+                        .to_string(),
+                ),
+                ("Unsafe settings", summary.unsafe_settings.to_string()),
+                ("Malicious files", summary.malicious_files.to_string()),
+            ];
+            let level = if l.inventory.is_some() {
+                summary.severity_level.as_str().to_owned()
+            } else {
+                String::new()
+            };
+            (
+                named.first().cloned().unwrap_or_default(),
+                "/console/local-images",
+                facts,
+                level,
+            )
+        }
+    }
+}
+
+fn render(session: &Session, l: &Loaded) -> String {
+    let (title, current, facts, level) = header(l);
+    page(Some(session), current, &title, |h| {
+        h.el("dl", &[("class", "facts")], |h| {
             for (k, v) in facts {
                 h.leaf("dt", &[], k);
                 h.leaf("dd", &[], &v);
             }
             h.leaf("dt", &[], "Severity");
-            h.el("dd", &[], |h| {
-                severity(h, scan.map_or("", |s| s.severity.as_str()))
-            });
+            h.el("dd", &[], |h| severity(h, &level));
         });
-        if !l.children.is_empty() {
+        let children = match &l.subject {
+            Subject::Placement { children, .. } => &children[..],
+            Subject::Local { .. } => &[],
+        };
+        if !children.is_empty() {
             h.el("section", &[], |h| {
                 h.leaf("h2", &[], "Platforms");
                 h.el("ul", &[("class", "platforms")], |h| {
-                    for c in &l.children {
+                    for c in children {
                         h.el("li", &[], |h| {
                             let href = format!(
-                                "/console/images/{uuid}?{}",
+                                "{}?{}",
+                                l.base,
                                 crate::layout::query_string(&[(
                                     "platform".into(),
                                     c.digest.clone()
@@ -284,7 +389,7 @@ fn render(session: &Session, uuid: &str, l: &Loaded) -> String {
         };
         let inv = &stored.inventory;
         h.el("p", &[("class", "downloads")], |h| {
-            let q = if l.children.is_empty() {
+            let q = if children.is_empty() {
                 String::new()
             } else {
                 format!(
@@ -292,8 +397,8 @@ fn render(session: &Session, uuid: &str, l: &Loaded) -> String {
                     crate::layout::query_string(&[("platform".into(), l.digest.clone())])
                 )
             };
-            let sbom = format!("/console/images/{uuid}/sbom.cdx.json{q}");
-            let sarif = format!("/console/images/{uuid}/report.sarif{q}");
+            let sbom = format!("{}/sbom.cdx.json{q}", l.base);
+            let sarif = format!("{}/report.sarif{q}", l.base);
             h.leaf(
                 "a",
                 &[("href", &sbom), ("download", ""), ("id", "download-sbom")],
@@ -436,18 +541,30 @@ fn render(session: &Session, uuid: &str, l: &Loaded) -> String {
     })
 }
 
+/// Which image a request names.
+enum Named {
+    /// A registry placement by UUID.
+    Placement(String),
+    /// An image digest the tenant's hosts hold.
+    Local(String),
+}
+
 async fn loaded(
     console: Console,
     headers: HeaderMap,
     uri: Uri,
-    uuid: String,
-    then: fn(&Session, &str, &Loaded) -> Response,
+    named: Named,
+    then: fn(&Session, &Loaded) -> Response,
 ) -> Response {
     let session = match console.session(&headers) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = require(&session, ACTION_LIST_REGISTRY_IMAGES) {
+    let action = match named {
+        Named::Placement(_) => ACTION_LIST_REGISTRY_IMAGES,
+        Named::Local(_) => ACTION_LIST_LOCAL_IMAGES,
+    };
+    if let Err(r) = require(&session, action) {
         return r;
     }
     let pairs = match query_pairs(&uri, Some(&session)) {
@@ -455,11 +572,34 @@ async fn loaded(
         Err(r) => return r,
     };
     crate::blocking(move || {
-        let l = load(&console, &session, &uuid, pairs.get("platform"))?;
-        Ok(then(&session, &uuid, &l))
+        let (subject, base, digest) = match named {
+            Named::Placement(uuid) => {
+                let (subject, digest) =
+                    find_placement(&console, &session, &uuid, pairs.get("platform"))?;
+                (subject, format!("/console/images/{uuid}"), digest)
+            }
+            Named::Local(digest) => {
+                let subject = find_local(&console, &session, &digest)?;
+                (subject, format!("/console/digests/{digest}"), digest)
+            }
+        };
+        let l = load(&console, &session, subject, base, digest)?;
+        Ok(then(&session, &l))
     })
     .await
     .unwrap_or_else(|r| r)
+}
+
+fn show(session: &Session, l: &Loaded) -> Response {
+    respond(StatusCode::OK, render(session, l))
+}
+
+fn sbom_of(session: &Session, l: &Loaded) -> Response {
+    report(session, l, Format::CycloneDx, "sbom.cdx.json")
+}
+
+fn sarif_of(session: &Session, l: &Loaded) -> Response {
+    report(session, l, Format::Sarif, "report.sarif")
 }
 
 /// `GET /console/images/{uuid}`.
@@ -469,10 +609,57 @@ pub async fn page_get(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    loaded(console, headers, uri, uuid, |session, uuid, l| {
-        respond(StatusCode::OK, render(session, uuid, l))
-    })
-    .await
+    loaded(console, headers, uri, Named::Placement(uuid), show).await
+}
+
+/// `GET /console/images/{uuid}/sbom.cdx.json`.
+pub async fn sbom(
+    State(console): State<Console>,
+    Path(uuid): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    loaded(console, headers, uri, Named::Placement(uuid), sbom_of).await
+}
+
+/// `GET /console/images/{uuid}/report.sarif`.
+pub async fn sarif(
+    State(console): State<Console>,
+    Path(uuid): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    loaded(console, headers, uri, Named::Placement(uuid), sarif_of).await
+}
+
+/// `GET /console/digests/{digest}`: the page of an image the tenant's hosts hold.
+pub async fn local_page_get(
+    State(console): State<Console>,
+    Path(digest): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    loaded(console, headers, uri, Named::Local(digest), show).await
+}
+
+/// `GET /console/digests/{digest}/sbom.cdx.json`.
+pub async fn local_sbom(
+    State(console): State<Console>,
+    Path(digest): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    loaded(console, headers, uri, Named::Local(digest), sbom_of).await
+}
+
+/// `GET /console/digests/{digest}/report.sarif`.
+pub async fn local_sarif(
+    State(console): State<Console>,
+    Path(digest): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    loaded(console, headers, uri, Named::Local(digest), sarif_of).await
 }
 
 /// The report of a loaded image in `format`, as an attachment.
@@ -517,30 +704,4 @@ fn report(session: &Session, l: &Loaded, format: Format, file: &str) -> Response
             .insert(header::CONTENT_DISPOSITION, v);
     }
     response
-}
-
-/// `GET /console/images/{uuid}/sbom.cdx.json`.
-pub async fn sbom(
-    State(console): State<Console>,
-    Path(uuid): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    loaded(console, headers, uri, uuid, |session, _, l| {
-        report(session, l, Format::CycloneDx, "sbom.cdx.json")
-    })
-    .await
-}
-
-/// `GET /console/images/{uuid}/report.sarif`.
-pub async fn sarif(
-    State(console): State<Console>,
-    Path(uuid): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    loaded(console, headers, uri, uuid, |session, _, l| {
-        report(session, l, Format::Sarif, "report.sarif")
-    })
-    .await
 }

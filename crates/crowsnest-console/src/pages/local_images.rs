@@ -1,5 +1,6 @@
 //! Local images (the images in hosts' local stores): every filter of ListLocalImages, parsed
-//! by the API's own parser ([`local_image_query`]), in server-side pages.
+//! by the API's own parser ([`local_image_query`]), in server-side pages. A row whose digest
+//! has a stored inventory links to its image page (`/console/digests/{digest}`).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -131,6 +132,12 @@ fn render(console: &Console, session: &Session, form: &Pairs) -> Response {
         Ok(r) => r,
         Err(e) => return internal(Some(session), e),
     };
+    // A row links to its digest's image page when there is an inventory to show there.
+    let digests: Vec<&str> = result.rows.iter().map(|r| r.digest.as_str()).collect();
+    let stored = match console.app.store.stored_inventory_digests(&digests) {
+        Ok(s) => s,
+        Err(e) => return internal(Some(session), e),
+    };
     let body = page(Some(session), PATH, "Local images", |h| {
         filters(h, form);
         pager(
@@ -168,7 +175,16 @@ fn render(console: &Console, session: &Session, form: &Pairs) -> Response {
                     for row in &result.rows {
                         h.el("tr", &[], |h| {
                             h.el("td", &[], |h| {
-                                h.text(&row.image_name);
+                                if stored.contains(&row.digest) {
+                                    let href = format!("/console/digests/{}", row.digest);
+                                    h.leaf(
+                                        "a",
+                                        &[("href", &href), ("class", "image-link")],
+                                        &row.image_name,
+                                    );
+                                } else {
+                                    h.text(&row.image_name);
+                                }
                                 h.el("div", &[("class", "digest")], |h| {
                                     h.text(&row.digest);
                                 });
