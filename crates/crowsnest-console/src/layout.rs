@@ -109,6 +109,37 @@ pub fn csrf_field(h: &mut Html, session: &Session) {
     );
 }
 
+/// A list table `id` with `columns` as its head; `body` writes the rows, and `empty` (when
+/// given) stands alone in a row saying there are none.
+pub fn list_table(
+    h: &mut Html,
+    id: &'static str,
+    columns: &[&str],
+    empty: Option<&str>,
+    body: impl FnOnce(&mut Html),
+) {
+    h.el("div", &[("class", "table-wrap")], |h| {
+        h.el("table", &[("class", "list"), ("id", id)], |h| {
+            h.el("thead", &[], |h| {
+                h.el("tr", &[], |h| {
+                    for c in columns {
+                        h.leaf("th", &[], c);
+                    }
+                });
+            });
+            h.el("tbody", &[], |h| {
+                if let Some(note) = empty {
+                    h.el("tr", &[], |h| {
+                        let span = columns.len().to_string();
+                        h.leaf("td", &[("colspan", &span), ("class", "empty")], note);
+                    });
+                }
+                body(h);
+            });
+        });
+    });
+}
+
 /// An HTML response.
 pub fn respond(status: StatusCode, body: String) -> Response {
     (status, HtmlBody(body)).into_response()

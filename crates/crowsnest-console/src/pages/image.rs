@@ -23,9 +23,9 @@ use crowsnest_store::{
     Field, Filter, ImageChild, PlacementOrder, PlacementQuery, PlacementRow, StoredInventory,
 };
 
-use super::query_pairs;
+use super::{query_pairs, signed_in};
 use crate::html::Html;
-use crate::layout::{error_page, internal, page, require, respond, severity, size, time};
+use crate::layout::{error_page, internal, list_table, page, respond, severity, size, time};
 use crate::session::Session;
 use crate::Console;
 
@@ -192,6 +192,7 @@ fn load(
     })
 }
 
+/// A table of the page, "None." when it has no `rows`.
 fn table(
     h: &mut Html,
     id: &'static str,
@@ -199,26 +200,7 @@ fn table(
     rows: usize,
     body: impl FnOnce(&mut Html),
 ) {
-    h.el("div", &[("class", "table-wrap")], |h| {
-        h.el("table", &[("class", "list"), ("id", id)], |h| {
-            h.el("thead", &[], |h| {
-                h.el("tr", &[], |h| {
-                    for c in columns {
-                        h.leaf("th", &[], c);
-                    }
-                });
-            });
-            h.el("tbody", &[], |h| {
-                if rows == 0 {
-                    h.el("tr", &[], |h| {
-                        let span = columns.len().to_string();
-                        h.leaf("td", &[("colspan", &span), ("class", "empty")], "None.");
-                    });
-                }
-                body(h);
-            });
-        });
-    });
+    list_table(h, id, columns, (rows == 0).then_some("None."), body);
 }
 
 fn risk_section(h: &mut Html, title: &str, id: &'static str, risks: &[&RiskFinding]) {
@@ -555,22 +537,13 @@ async fn loaded(
     uri: Uri,
     named: Named,
     then: fn(&Session, &Loaded) -> Response,
-) -> Response {
-    let session = match console.session(&headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
     let action = match named {
         Named::Placement(_) => ACTION_LIST_REGISTRY_IMAGES,
         Named::Local(_) => ACTION_LIST_LOCAL_IMAGES,
     };
-    if let Err(r) = require(&session, action) {
-        return r;
-    }
-    let pairs = match query_pairs(&uri, Some(&session)) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let session = signed_in(&console, &headers, action)?;
+    let pairs = query_pairs(&uri, Some(&session))?;
     crate::blocking(move || {
         let (subject, base, digest) = match named {
             Named::Placement(uuid) => {
@@ -587,7 +560,6 @@ async fn loaded(
         Ok(then(&session, &l))
     })
     .await
-    .unwrap_or_else(|r| r)
 }
 
 fn show(session: &Session, l: &Loaded) -> Response {
@@ -608,7 +580,7 @@ pub async fn page_get(
     Path(uuid): Path<String>,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
+) -> Result<Response, Response> {
     loaded(console, headers, uri, Named::Placement(uuid), show).await
 }
 
@@ -618,7 +590,7 @@ pub async fn sbom(
     Path(uuid): Path<String>,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
+) -> Result<Response, Response> {
     loaded(console, headers, uri, Named::Placement(uuid), sbom_of).await
 }
 
@@ -628,7 +600,7 @@ pub async fn sarif(
     Path(uuid): Path<String>,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
+) -> Result<Response, Response> {
     loaded(console, headers, uri, Named::Placement(uuid), sarif_of).await
 }
 
@@ -638,7 +610,7 @@ pub async fn local_page_get(
     Path(digest): Path<String>,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
+) -> Result<Response, Response> {
     loaded(console, headers, uri, Named::Local(digest), show).await
 }
 
@@ -648,7 +620,7 @@ pub async fn local_sbom(
     Path(digest): Path<String>,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
+) -> Result<Response, Response> {
     loaded(console, headers, uri, Named::Local(digest), sbom_of).await
 }
 
@@ -658,7 +630,7 @@ pub async fn local_sarif(
     Path(digest): Path<String>,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
+) -> Result<Response, Response> {
     loaded(console, headers, uri, Named::Local(digest), sarif_of).await
 }
 

@@ -10,10 +10,10 @@ use crowsnest_api::huawei::local_images::local_image_query;
 use crowsnest_api::huawei::query::Query;
 use crowsnest_api::huawei::ACTION_LIST_LOCAL_IMAGES;
 
-use super::query_pairs;
-use super::registry_images::{api_pairs_with, input, select};
+use super::filters::{self, date_range, filter_form, input, project_and_page_size, select, yes_no};
+use super::{query_pairs, signed_in};
 use crate::html::Html;
-use crate::layout::{error_banner, internal, page, pager, require, respond, severity, size, time};
+use crate::layout::{internal, list_table, page, pager, respond, severity, size, time};
 use crate::session::Session;
 use crate::Console;
 
@@ -26,103 +26,59 @@ const TIME_PARAMS: &[&str] = &[
 ];
 
 fn filters(h: &mut Html, form: &Pairs) {
-    h.el(
-        "form",
-        &[
-            ("method", "get"),
-            ("action", PATH),
-            ("class", "filters"),
-            ("id", "filters"),
-        ],
-        |h| {
-            input(h, form, "image_name", "Image name contains", "text");
-            input(h, form, "image_version", "Version (with a name)", "text");
-            select(
-                h,
-                form,
-                "scan_status",
-                "Scan status",
-                &[
-                    "unscan",
-                    "success",
-                    "scanning",
-                    "failed",
-                    "download_failed",
-                    "image_oversized",
-                    "waiting_for_scan",
-                ],
-            );
-            input(h, form, "local_image_type", "Source type", "text");
-            select(
-                h,
-                form,
-                "has_vul",
-                "Has vulnerabilities",
-                &["true", "false"],
-            );
-            select(
-                h,
-                form,
-                "has_container",
-                "Has containers",
-                &["true", "false"],
-            );
-            input(h, form, "host_name", "Host name contains", "text");
-            input(h, form, "host_id", "Host id", "text");
-            input(h, form, "host_ip", "Host IP", "text");
-            input(h, form, "container_name", "Container name contains", "text");
-            input(h, form, "container_id", "Container id", "text");
-            input(h, form, "pod_name", "Pod name contains", "text");
-            input(h, form, "pod_id", "Pod id", "text");
-            input(h, form, "app_name", "App contains", "text");
-            input(h, form, "image_size", "Size (bytes, exact)", "number");
-            for (start, end, label) in [
-                (
-                    "start_latest_update_time",
-                    "end_latest_update_time",
-                    "Updated",
-                ),
-                ("start_latest_scan_time", "end_latest_scan_time", "Scanned"),
-            ] {
-                h.el("fieldset", &[("class", "range")], |h| {
-                    h.leaf("legend", &[], label);
-                    input(h, form, start, "from", "date");
-                    input(h, form, end, "to", "date");
-                });
-            }
-            select(
-                h,
-                form,
-                "enterprise_project_id",
-                "Enterprise project",
-                &["0", "all_granted_eps"],
-            );
-            select(
-                h,
-                form,
-                "limit",
-                "Rows per page",
-                &["20", "50", "100", "200"],
-            );
-            h.el("div", &[("class", "actions")], |h| {
-                h.leaf("button", &[("type", "submit")], "Filter");
-                h.leaf("a", &[("href", PATH)], "Clear");
-            });
-        },
-    );
+    filter_form(h, PATH, |h| {
+        input(h, form, "image_name", "Image name contains", "text");
+        input(h, form, "image_version", "Version (with a name)", "text");
+        select(
+            h,
+            form,
+            "scan_status",
+            "Scan status",
+            &[
+                "unscan",
+                "success",
+                "scanning",
+                "failed",
+                "download_failed",
+                "image_oversized",
+                "waiting_for_scan",
+            ],
+        );
+        input(h, form, "local_image_type", "Source type", "text");
+        yes_no(h, form, "has_vul", "Has vulnerabilities");
+        yes_no(h, form, "has_container", "Has containers");
+        input(h, form, "host_name", "Host name contains", "text");
+        input(h, form, "host_id", "Host id", "text");
+        input(h, form, "host_ip", "Host IP", "text");
+        input(h, form, "container_name", "Container name contains", "text");
+        input(h, form, "container_id", "Container id", "text");
+        input(h, form, "pod_name", "Pod name contains", "text");
+        input(h, form, "pod_id", "Pod id", "text");
+        input(h, form, "app_name", "App contains", "text");
+        input(h, form, "image_size", "Size (bytes, exact)", "number");
+        date_range(
+            h,
+            form,
+            "Updated",
+            "start_latest_update_time",
+            "end_latest_update_time",
+        );
+        date_range(
+            h,
+            form,
+            "Scanned",
+            "start_latest_scan_time",
+            "end_latest_scan_time",
+        );
+        project_and_page_size(h, form);
+    });
 }
 
 fn render(console: &Console, session: &Session, form: &Pairs) -> Response {
-    let api = api_pairs_with(form, TIME_PARAMS);
+    let api = filters::api_pairs(form, TIME_PARAMS);
     let query = match local_image_query(&Query::new(&api)) {
         Ok(q) => q,
-        Err(e) => {
-            let body = page(Some(session), PATH, "Local images", |h| {
-                error_banner(h, e.code(), e.message());
-                filters(h, form);
-            });
-            return respond(e.status(), body);
-        }
+        Err(e) => return filters::refused(session, (PATH, "Local images"), &e, form, filters),
     };
     let result = match console
         .app
@@ -149,90 +105,78 @@ fn render(console: &Console, session: &Session, form: &Pairs) -> Response {
             result.rows.len(),
             result.total,
         );
-        h.el("div", &[("class", "table-wrap")], |h| {
-            h.el("table", &[("class", "list"), ("id", "local-images")], |h| {
-                h.el("thead", &[], |h| {
+        list_table(
+            h,
+            "local-images",
+            &[
+                "Image",
+                "Version",
+                "Source",
+                "Scan",
+                "Severity",
+                "Vulns",
+                "Components",
+                "Hosts",
+                "Containers",
+                "Host",
+                "Size",
+                "Last scan",
+            ],
+            None,
+            |h| {
+                for row in &result.rows {
                     h.el("tr", &[], |h| {
-                        for c in [
-                            "Image",
-                            "Version",
-                            "Source",
-                            "Scan",
-                            "Severity",
-                            "Vulns",
-                            "Components",
-                            "Hosts",
-                            "Containers",
-                            "Host",
-                            "Size",
-                            "Last scan",
-                        ] {
-                            h.leaf("th", &[], c);
-                        }
-                    });
-                });
-                h.el("tbody", &[], |h| {
-                    for row in &result.rows {
-                        h.el("tr", &[], |h| {
-                            h.el("td", &[], |h| {
-                                if stored.contains(&row.digest) {
-                                    let href = format!("/console/digests/{}", row.digest);
-                                    h.leaf(
-                                        "a",
-                                        &[("href", &href), ("class", "image-link")],
-                                        &row.image_name,
-                                    );
-                                } else {
-                                    h.text(&row.image_name);
-                                }
-                                h.el("div", &[("class", "digest")], |h| {
-                                    h.text(&row.digest);
-                                });
-                            });
-                            h.leaf("td", &[], &row.image_version);
-                            h.leaf("td", &[], &row.local_image_type);
-                            h.leaf("td", &[], &row.scan_status);
-                            h.el("td", &[], |h| severity(h, &row.severity_level));
-                            for n in [
-                                row.vul_num,
-                                row.component_num,
-                                row.host_num,
-                                row.container_num,
-                            ] {
-                                h.el("td", &[("class", "num")], |h| {
-                                    h.num(n);
-                                });
+                        h.el("td", &[], |h| {
+                            if stored.contains(&row.digest) {
+                                let href = format!("/console/digests/{}", row.digest);
+                                h.leaf(
+                                    "a",
+                                    &[("href", &href), ("class", "image-link")],
+                                    &row.image_name,
+                                );
+                            } else {
+                                h.text(&row.image_name);
                             }
-                            h.leaf(
-                                "td",
-                                &[],
-                                row.host.as_ref().map_or("", |(name, _, _)| name.as_str()),
-                            );
-                            h.leaf("td", &[("class", "num")], &size(row.size_bytes));
-                            h.leaf("td", &[], &time(row.latest_scan_ms));
+                            h.el("div", &[("class", "digest")], |h| {
+                                h.text(&row.digest);
+                            });
                         });
-                    }
-                });
-            });
-        });
+                        h.leaf("td", &[], &row.image_version);
+                        h.leaf("td", &[], &row.local_image_type);
+                        h.leaf("td", &[], &row.scan_status);
+                        h.el("td", &[], |h| severity(h, &row.severity_level));
+                        for n in [
+                            row.vul_num,
+                            row.component_num,
+                            row.host_num,
+                            row.container_num,
+                        ] {
+                            h.el("td", &[("class", "num")], |h| {
+                                h.num(n);
+                            });
+                        }
+                        h.leaf(
+                            "td",
+                            &[],
+                            row.host.as_ref().map_or("", |(name, _, _)| name.as_str()),
+                        );
+                        h.leaf("td", &[("class", "num")], &size(row.size_bytes));
+                        h.leaf("td", &[], &time(row.latest_scan_ms));
+                    });
+                }
+            },
+        );
     });
     respond(StatusCode::OK, body)
 }
 
 /// `GET /console/local-images`.
-pub async fn show(State(console): State<Console>, headers: HeaderMap, uri: Uri) -> Response {
-    let session = match console.session(&headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&session, ACTION_LIST_LOCAL_IMAGES) {
-        return r;
-    }
-    let form = match query_pairs(&uri, Some(&session)) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    crate::blocking(move || Ok(render(&console, &session, &form)))
-        .await
-        .unwrap_or_else(|r| r)
+pub async fn show(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, Response> {
+    let session = signed_in(&console, &headers, ACTION_LIST_LOCAL_IMAGES)?;
+    let form = query_pairs(&uri, Some(&session))?;
+    crate::blocking(move || Ok(render(&console, &session, &form))).await
 }

@@ -2,6 +2,7 @@
 //! the API's parser and check POSTs (same origin, the session's CSRF token).
 
 pub mod agents;
+pub mod filters;
 pub mod image;
 pub mod local_images;
 pub mod overview;
@@ -15,8 +16,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use crowsnest_api::form::Pairs;
 
-use crate::layout::error_page;
+use crate::layout::{error_page, require};
 use crate::session::{same, Session};
+use crate::Console;
 
 /// The request's query parameters, with empty values dropped: a filter form sends every field,
 /// and an empty one means "not filtered", which the API's parsers express by absence.
@@ -88,4 +90,33 @@ pub fn check_post(headers: &HeaderMap, session: &Session, form: &Pairs) -> Resul
             "the form's CSRF token is missing or wrong; reload the page and try again",
         ))
     }
+}
+
+/// The session of a page request whose caller may do `action`; else what to answer (the
+/// sign-in redirect, or 403).
+pub fn signed_in(
+    console: &Console,
+    headers: &HeaderMap,
+    action: &str,
+) -> Result<Session, Response> {
+    let session = console.session(headers)?;
+    require(&session, action)?;
+    Ok(session)
+}
+
+/// The session and form of a POST action: signed in, sent from this site with the session's
+/// CSRF token, and every one of `actions` allowed; else what to answer.
+pub fn post_form(
+    console: &Console,
+    headers: &HeaderMap,
+    body: &[u8],
+    actions: &[&str],
+) -> Result<(Session, Pairs), Response> {
+    let session = console.session(headers)?;
+    let form = form_pairs(body, Some(&session))?;
+    check_post(headers, &session, &form)?;
+    for action in actions {
+        require(&session, action)?;
+    }
+    Ok((session, form))
 }

@@ -7,8 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use crowsnest_api::huawei::ACTION_LIST_REGISTRY_IMAGES;
 
+use super::signed_in;
 use crate::html::Html;
-use crate::layout::{internal, page, require, respond, severity};
+use crate::layout::{internal, page, respond, severity};
 use crate::Console;
 
 /// Days the trend chart covers.
@@ -18,29 +19,19 @@ const TOP: i64 = 10;
 const DAY_MS: i64 = 86_400_000;
 
 /// `GET /console/`.
-pub async fn page_handler(console: Console, headers: HeaderMap) -> Response {
-    let session = match console.session(&headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&session, ACTION_LIST_REGISTRY_IMAGES) {
-        return r;
-    }
+pub async fn page_handler(console: Console, headers: HeaderMap) -> Result<Response, Response> {
+    let session = signed_in(&console, &headers, ACTION_LIST_REGISTRY_IMAGES)?;
     let today = console.now_ms().div_euclid(DAY_MS);
     let first = today - TREND_DAYS + 1;
     let store = console.app.store.clone();
     let tenant = session.caller.tenant;
     let s2 = session.clone();
-    let overview = match crate::blocking(move || {
+    let overview = crate::blocking(move || {
         store
             .overview(tenant, TOP, first * DAY_MS)
             .map_err(|e| internal(Some(&s2), e))
     })
-    .await
-    {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
+    .await?;
     let total: i64 = overview.by_state.iter().map(|(_, n)| n).sum();
     let count = |state: &str| {
         overview
@@ -150,10 +141,13 @@ pub async fn page_handler(console: Console, headers: HeaderMap) -> Response {
             });
         });
     });
-    respond(StatusCode::OK, body)
+    Ok(respond(StatusCode::OK, body))
 }
 
 /// `GET /console/` as an axum handler.
-pub async fn show(State(console): State<Console>, headers: HeaderMap) -> Response {
+pub async fn show(
+    State(console): State<Console>,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
     page_handler(console, headers).await
 }

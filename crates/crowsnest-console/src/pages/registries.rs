@@ -9,9 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use crowsnest_api::native::registries::{sync_registry_now, ACTION_LIST, ACTION_SYNC};
 
-use super::{check_post, form_pairs};
+use super::{post_form, signed_in};
 use crate::html::Html;
-use crate::layout::{api_error, csrf_field, internal, page, require, respond, time};
+use crate::layout::{api_error, csrf_field, internal, list_table, page, respond, time};
 use crate::session::{Flash, Session};
 use crate::Console;
 
@@ -47,89 +47,64 @@ fn render(
                 },
             );
         }
-        h.el("div", &[("class", "table-wrap")], |h| {
-            h.el("table", &[("class", "list"), ("id", "registries")], |h| {
-                h.el("thead", &[], |h| {
-                    h.el("tr", &[], |h| {
-                        for c in [
-                            "Name",
-                            "Type",
-                            "URL",
-                            "User",
-                            "Namespaces",
-                            "Repositories",
-                            "Last sync",
-                            "Sync error",
-                            "",
-                        ] {
-                            h.leaf("th", &[], c);
+        let columns = [
+            "Name",
+            "Type",
+            "URL",
+            "User",
+            "Namespaces",
+            "Repositories",
+            "Last sync",
+            "Sync error",
+            "",
+        ];
+        let empty = registries
+            .is_empty()
+            .then_some("No registry connected yet: crowsnest registry add.");
+        list_table(h, "registries", &columns, empty, |h| {
+            for r in &registries {
+                h.el("tr", &[], |h| {
+                    h.el("td", &[], |h| {
+                        h.text(&r.name);
+                        h.el("div", &[("class", "digest")], |h| {
+                            h.text(&r.uid);
+                        });
+                    });
+                    h.leaf("td", &[], &r.registry_type);
+                    h.leaf("td", &[], &r.url);
+                    h.leaf("td", &[], &r.username);
+                    h.leaf("td", &[], &r.namespace_filters.join(", "));
+                    h.leaf("td", &[], &r.repositories.join(", "));
+                    h.leaf("td", &[], &time(Some(r.latest_sync_ms)));
+                    h.leaf("td", &[("class", "failure")], &r.latest_sync_error);
+                    h.el("td", &[], |h| {
+                        if can_sync {
+                            let action = format!("/console/registries/{}/sync", r.uid);
+                            h.el(
+                                "form",
+                                &[("method", "post"), ("action", &action), ("class", "sync")],
+                                |h| {
+                                    csrf_field(h, session);
+                                    h.leaf("button", &[("type", "submit")], "Sync now");
+                                },
+                            );
                         }
                     });
                 });
-                h.el("tbody", &[], |h| {
-                    if registries.is_empty() {
-                        h.el("tr", &[], |h| {
-                            h.leaf(
-                                "td",
-                                &[("colspan", "9"), ("class", "empty")],
-                                "No registry connected yet: crowsnest registry add.",
-                            );
-                        });
-                    }
-                    for r in &registries {
-                        h.el("tr", &[], |h| {
-                            h.el("td", &[], |h| {
-                                h.text(&r.name);
-                                h.el("div", &[("class", "digest")], |h| {
-                                    h.text(&r.uid);
-                                });
-                            });
-                            h.leaf("td", &[], &r.registry_type);
-                            h.leaf("td", &[], &r.url);
-                            h.leaf("td", &[], &r.username);
-                            h.leaf("td", &[], &r.namespace_filters.join(", "));
-                            h.leaf("td", &[], &r.repositories.join(", "));
-                            h.leaf("td", &[], &time(Some(r.latest_sync_ms)));
-                            h.leaf("td", &[("class", "failure")], &r.latest_sync_error);
-                            h.el("td", &[], |h| {
-                                if can_sync {
-                                    let action = format!("/console/registries/{}/sync", r.uid);
-                                    h.el(
-                                        "form",
-                                        &[
-                                            ("method", "post"),
-                                            ("action", &action),
-                                            ("class", "sync"),
-                                        ],
-                                        |h| {
-                                            csrf_field(h, session);
-                                            h.leaf("button", &[("type", "submit")], "Sync now");
-                                        },
-                                    );
-                                }
-                            });
-                        });
-                    }
-                });
-            });
+            }
         });
     });
     Ok(respond(StatusCode::OK, body))
 }
 
 /// `GET /console/registries`, with the report of a sync that redirected here.
-pub async fn page_get(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let session = match console.session(&headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&session, ACTION_LIST) {
-        return r;
-    }
+pub async fn page_get(
+    State(console): State<Console>,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
+    let session = signed_in(&console, &headers, ACTION_LIST)?;
     let flash = console.sessions.take_flash(&headers);
-    crate::blocking(move || render(&console, &session, flash.as_ref()))
-        .await
-        .unwrap_or_else(|r| r)
+    crate::blocking(move || render(&console, &session, flash.as_ref())).await
 }
 
 /// `POST /console/registries/{uid}/sync`: synchronises the registry now and answers 303 See
@@ -141,23 +116,8 @@ pub async fn sync(
     Path(uid): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let session = match console.session(&headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let form = match form_pairs(&body, Some(&session)) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_post(&headers, &session, &form) {
-        return r;
-    }
-    for action in [ACTION_LIST, ACTION_SYNC] {
-        if let Err(r) = require(&session, action) {
-            return r;
-        }
-    }
+) -> Result<Response, Response> {
+    let (session, _) = post_form(&console, &headers, &body, &[ACTION_LIST, ACTION_SYNC])?;
     crate::blocking(move || {
         let report = sync_registry_now(&console.app, &session.caller, &uid)
             .map_err(|e| api_error(Some(&session), &e))?;
@@ -169,5 +129,4 @@ pub async fn sync(
         Ok(Redirect::to(PATH).into_response())
     })
     .await
-    .unwrap_or_else(|r| r)
 }

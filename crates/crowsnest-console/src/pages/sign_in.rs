@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use crowsnest_api::Caller;
 
-use super::{form_pairs, same_origin};
+use super::{form_pairs, post_form, same_origin};
 use crate::html::Html;
 use crate::layout::{error_banner, page, respond};
 use crate::session::{
@@ -200,18 +200,12 @@ pub async fn submit(State(console): State<Console>, headers: HeaderMap, body: By
 }
 
 /// `POST /console/sign-out`.
-pub async fn sign_out(State(console): State<Console>, headers: HeaderMap, body: Bytes) -> Response {
-    let session = match console.session(&headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let form = match form_pairs(&body, Some(&session)) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    if let Err(r) = super::check_post(&headers, &session, &form) {
-        return r;
-    }
+pub async fn sign_out(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    post_form(&console, &headers, &body, &[])?;
     if let Some(id) = cookie(&headers, COOKIE) {
         console.sessions.end(id);
     }
@@ -219,5 +213,5 @@ pub async fn sign_out(State(console): State<Console>, headers: HeaderMap, body: 
     if let Ok(v) = set_cookie(COOKIE, "", 0).parse() {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
-    response
+    Ok(response)
 }

@@ -9,9 +9,9 @@ use crowsnest_api::native::scan_tasks::ACTION_GET;
 use crowsnest_store::{ScanJob, ScanTask};
 use serde_json::json;
 
-use super::query_pairs;
+use super::{query_pairs, signed_in};
 use crate::html::Html;
-use crate::layout::{error_page, internal, page, pager, require, respond, time};
+use crate::layout::{error_page, internal, list_table, page, pager, respond, time};
 use crate::session::Session;
 use crate::Console;
 
@@ -24,32 +24,24 @@ pub fn ended(status: &str) -> bool {
     !matches!(status, "INIT" | "PROCESSING")
 }
 
-fn guard(console: &Console, headers: &HeaderMap) -> Result<Session, Response> {
-    let session = console.session(headers)?;
-    require(&session, ACTION_GET)?;
-    Ok(session)
-}
-
 /// `GET /console/tasks`.
-pub async fn list(State(console): State<Console>, headers: HeaderMap, uri: Uri) -> Response {
-    let session = match guard(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let pairs = match query_pairs(&uri, Some(&session)) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+pub async fn list(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, Response> {
+    let session = signed_in(&console, &headers, ACTION_GET)?;
+    let pairs = query_pairs(&uri, Some(&session))?;
     let offset = match pairs.get("offset").map(str::parse::<i64>) {
         None => 0,
         Some(Ok(n)) if (0..=2_000_000).contains(&n) => n,
         Some(_) => {
-            return error_page(
+            return Err(error_page(
                 Some(&session),
                 StatusCode::BAD_REQUEST,
                 "invalid_parameter",
                 "offset must be an integer from 0 to 2000000",
-            )
+            ))
         }
     };
     crate::blocking(move || {
@@ -60,53 +52,43 @@ pub async fn list(State(console): State<Console>, headers: HeaderMap, uri: Uri) 
             .map_err(|e| internal(Some(&session), e))?;
         let body = page(Some(&session), PATH, "Scan tasks", |h| {
             pager(h, PATH, &pairs.0, offset, PAGE, tasks.len(), total);
-            h.el("div", &[("class", "table-wrap")], |h| {
-                h.el("table", &[("class", "list"), ("id", "tasks")], |h| {
-                    h.el("thead", &[], |h| {
+            list_table(
+                h,
+                "tasks",
+                &[
+                    "Task", "Status", "Progress", "Images", "Failed", "Result", "Created",
+                    "Finished",
+                ],
+                None,
+                |h| {
+                    for t in &tasks {
                         h.el("tr", &[], |h| {
-                            for c in [
-                                "Task", "Status", "Progress", "Images", "Failed", "Result",
-                                "Created", "Finished",
-                            ] {
-                                h.leaf("th", &[], c);
-                            }
-                        });
-                    });
-                    h.el("tbody", &[], |h| {
-                        for t in &tasks {
-                            h.el("tr", &[], |h| {
-                                h.el("td", &[], |h| {
-                                    let href = format!("/console/tasks/{}", t.task_uid);
-                                    h.leaf(
-                                        "a",
-                                        &[("href", &href), ("class", "digest")],
-                                        &t.task_uid,
-                                    );
-                                });
-                                h.leaf("td", &[("class", "status")], &t.status);
-                                h.el("td", &[], |h| {
-                                    let v = t.progress.to_string();
-                                    h.leaf("progress", &[("value", &v), ("max", "100")], &v);
-                                });
-                                h.el("td", &[("class", "num")], |h| {
-                                    h.num(t.finish_count).text(" / ").num(t.total_count);
-                                });
-                                h.el("td", &[("class", "num")], |h| {
-                                    h.num(t.failed_count);
-                                });
-                                h.leaf("td", &[], &t.result);
-                                h.leaf("td", &[], &time(Some(t.collect_ms)));
-                                h.leaf("td", &[], &time(t.finished_ms));
+                            h.el("td", &[], |h| {
+                                let href = format!("/console/tasks/{}", t.task_uid);
+                                h.leaf("a", &[("href", &href), ("class", "digest")], &t.task_uid);
                             });
-                        }
-                    });
-                });
-            });
+                            h.leaf("td", &[("class", "status")], &t.status);
+                            h.el("td", &[], |h| {
+                                let v = t.progress.to_string();
+                                h.leaf("progress", &[("value", &v), ("max", "100")], &v);
+                            });
+                            h.el("td", &[("class", "num")], |h| {
+                                h.num(t.finish_count).text(" / ").num(t.total_count);
+                            });
+                            h.el("td", &[("class", "num")], |h| {
+                                h.num(t.failed_count);
+                            });
+                            h.leaf("td", &[], &t.result);
+                            h.leaf("td", &[], &time(Some(t.collect_ms)));
+                            h.leaf("td", &[], &time(t.finished_ms));
+                        });
+                    }
+                },
+            );
         });
         Ok(respond(StatusCode::OK, body))
     })
     .await
-    .unwrap_or_else(|r| r)
 }
 
 fn load(
@@ -137,35 +119,30 @@ fn load(
 }
 
 fn jobs_table(h: &mut Html, jobs: &[ScanJob]) {
-    h.el("div", &[("class", "table-wrap")], |h| {
-        h.el("table", &[("class", "list"), ("id", "jobs")], |h| {
-            h.el("thead", &[], |h| {
-                h.el("tr", &[], |h| {
-                    for c in [
-                        "Image", "Tag", "Digest", "Mode", "State", "Attempts", "Failure",
-                    ] {
-                        h.leaf("th", &[], c);
-                    }
-                });
-            });
-            h.el("tbody", &[], |h| {
-                for j in jobs {
-                    let id = j.id.to_string();
-                    h.el("tr", &[("data-job", &id)], |h| {
-                        h.leaf("td", &[], &j.repository);
-                        h.leaf("td", &[], &j.tag);
-                        h.leaf("td", &[("class", "digest")], &j.digest);
-                        h.leaf("td", &[], j.mode.as_str());
-                        h.leaf("td", &[("class", "state")], j.state.as_str());
-                        h.el("td", &[("class", "num attempts")], |h| {
-                            h.num(j.attempts);
-                        });
-                        h.leaf("td", &[("class", "failure")], &j.failure_code);
+    list_table(
+        h,
+        "jobs",
+        &[
+            "Image", "Tag", "Digest", "Mode", "State", "Attempts", "Failure",
+        ],
+        None,
+        |h| {
+            for j in jobs {
+                let id = j.id.to_string();
+                h.el("tr", &[("data-job", &id)], |h| {
+                    h.leaf("td", &[], &j.repository);
+                    h.leaf("td", &[], &j.tag);
+                    h.leaf("td", &[("class", "digest")], &j.digest);
+                    h.leaf("td", &[], j.mode.as_str());
+                    h.leaf("td", &[("class", "state")], j.state.as_str());
+                    h.el("td", &[("class", "num attempts")], |h| {
+                        h.num(j.attempts);
                     });
-                }
-            });
-        });
-    });
+                    h.leaf("td", &[("class", "failure")], &j.failure_code);
+                });
+            }
+        },
+    );
 }
 
 /// `GET /console/tasks/{task_id}`.
@@ -173,11 +150,8 @@ pub async fn page_get(
     State(console): State<Console>,
     Path(task_id): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    let session = match guard(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let session = signed_in(&console, &headers, ACTION_GET)?;
     crate::blocking(move || {
         let (task, jobs) = load(&console, &session, &task_id)?;
         let title = format!("Scan task {}", task.task_uid);
@@ -232,7 +206,6 @@ pub async fn page_get(
         Ok(respond(StatusCode::OK, body))
     })
     .await
-    .unwrap_or_else(|r| r)
 }
 
 /// `GET /console/tasks/{task_id}/progress.json`: the task's counters and jobs for the script.
