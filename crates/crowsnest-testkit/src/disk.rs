@@ -1,7 +1,8 @@
 //! Disk images built with the real tools, for VM image tests: `mke2fs -d` makes an ext4
 //! filesystem from a directory, `debugfs -w` changes files inside it without mounting,
-//! `sgdisk`/`sfdisk` write GPT and MBR tables, and `qemu-img` converts to qcow2 (compressed,
-//! or as an overlay over a backing file). Nothing here needs root.
+//! `sgdisk`/`sfdisk` write GPT and MBR tables, `qemu-img` converts to qcow2 (compressed,
+//! or as an overlay over a backing file), `mkfs.xfs -p` makes an XFS filesystem from a
+//! protofile and `xfs_db -x` changes it. Nothing here needs root.
 
 // Test support: a failed step is a failed test, so panicking on it is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -212,4 +213,132 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// The body of an `mkfs.xfs -p` protofile (mkfs.xfs(8), "prototype file") describing the
+/// trees at `roots` merged (an entry of an earlier root wins; directories present in several
+/// are merged): one line per entry (`name type-suid-sgid-mode uid gid [source | target |
+/// major minor]`), directories closed by `$`, without the two header lines, the root's line
+/// and its closing `$`. Returns the body and the entries the format cannot express (names or
+/// symlink targets with whitespace, a name `$`, sockets), relative to the roots, which are
+/// left out. mkfs.xfs cannot set the sticky bit (three octal digits): see [`xfs_db_write`].
+pub fn xfs_protofile(roots: &[&Path]) -> (String, Vec<String>) {
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    fn walk(rel: &Path, roots: &[&Path], out: &mut String, skipped: &mut Vec<String>) {
+        let mut entries: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for root in roots.iter().rev() {
+            let dir = root.join(rel);
+            if !dir.is_dir() || dir.is_symlink() {
+                continue;
+            }
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let e = e.unwrap();
+                entries.insert(e.file_name().to_string_lossy().into_owned(), e.path());
+            }
+        }
+        for (name, path) in entries {
+            let rel = rel.join(&name);
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let ft = meta.file_type();
+            let target = ft.is_symlink().then(|| {
+                std::fs::read_link(&path)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            });
+            let awkward = |s: &str| s.is_empty() || s == "$" || s.contains(char::is_whitespace);
+            if awkward(&name) || target.as_deref().is_some_and(awkward) || ft.is_socket() {
+                skipped.push(rel.to_string_lossy().into_owned());
+                continue;
+            }
+            let kind = if ft.is_dir() {
+                'd'
+            } else if ft.is_symlink() {
+                'l'
+            } else if ft.is_file() {
+                '-'
+            } else if ft.is_char_device() {
+                'c'
+            } else if ft.is_block_device() {
+                'b'
+            } else {
+                'p'
+            };
+            let mode = meta.mode();
+            let suid = if mode & 0o4000 != 0 { 'u' } else { '-' };
+            let sgid = if mode & 0o2000 != 0 { 'g' } else { '-' };
+            out.push_str(&format!(
+                "{name} {kind}{suid}{sgid}{:03o} {} {}",
+                mode & 0o777,
+                meta.uid(),
+                meta.gid()
+            ));
+            match kind {
+                '-' => out.push_str(&format!(" {}\n", path.display())),
+                'l' => out.push_str(&format!(" {}\n", target.unwrap())),
+                'b' | 'c' => {
+                    let rdev = meta.rdev();
+                    let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
+                    let minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
+                    out.push_str(&format!(" {major} {minor}\n"));
+                }
+                'd' => {
+                    out.push('\n');
+                    walk(&rel, roots, out, skipped);
+                    out.push_str("$\n");
+                }
+                _ => out.push('\n'),
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut skipped = Vec::new();
+    walk(Path::new(""), roots, &mut out, &mut skipped);
+    (out, skipped)
+}
+
+/// Makes an XFS image of `size_mib` MiB (mkfs.xfs wants at least 300) at `out` from the
+/// protofile body `body` (see [`xfs_protofile`]) under a root directory of mode 0755, with
+/// `extra` mkfs.xfs options (`-m crc=0` for a v4 filesystem). No root privileges needed.
+pub fn mkfs_xfs(body: &str, out: &Path, size_mib: u64, extra: &[&str]) {
+    let proto = out.with_extension("proto");
+    std::fs::write(&proto, format!("/dev/null\n0 0\nd--755 0 0\n{body}$\n")).unwrap();
+    let file = std::fs::File::create(out).unwrap();
+    file.set_len(size_mib << 20).unwrap();
+    drop(file);
+    run(Command::new("mkfs.xfs")
+        .args(["-q", "-f", "-L", "crowsnestxfs"])
+        .args(extra)
+        .arg("-p")
+        .arg(&proto)
+        .arg(out));
+    let _ = std::fs::remove_file(proto);
+}
+
+/// Runs `xfs_db -x` commands (`path /a`, `write core.mode 041777`) on the XFS image `image`,
+/// writing: how a test changes an XFS image without mounting it.
+pub fn xfs_db_write(image: &Path, commands: &[String]) {
+    let mut cmd = Command::new("xfs_db");
+    cmd.arg("-x");
+    for c in commands {
+        cmd.arg("-c").arg(c);
+    }
+    run(cmd.arg(image));
+}
+
+/// What `xfs_db -r` prints for `commands` on `image`: the reference reading of an XFS image.
+pub fn xfs_db_print(image: &Path, commands: &[String]) -> String {
+    let mut cmd = Command::new("xfs_db");
+    cmd.arg("-r");
+    for c in commands {
+        cmd.arg("-c").arg(c);
+    }
+    let out = cmd.arg(image).output().unwrap();
+    assert!(
+        out.status.success(),
+        "xfs_db: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

@@ -1,7 +1,7 @@
 //! Inspection: what a VM disk holds, found without booting it.
 //!
 //! [`VmImage::open`] reads the disk and its partition table and finds the root filesystem
-//! (the ext4 filesystem holding `/etc/os-release` or `/usr/lib/os-release`);
+//! (the ext4 or xfs filesystem holding `/etc/os-release` or `/usr/lib/os-release`);
 //! [`VmImage::inspect`] then reads the OS from os-release, the architecture from ELF headers,
 //! the boot mode from the partition table and the ESP, cloud-init, and NVMe and virtio driver
 //! support from the kernel modules, `modules.builtin` and the initramfs, and turns what it
@@ -15,9 +15,11 @@ use crowsnest_model::{FileKind, ImageFs, ImagePath};
 use serde::Serialize;
 
 use crate::disk::{open_disk, Disk, DiskFormat, DiskLimits, Slice};
-use crate::ext4::{Ext4, FsLimits};
+use crate::ext4::Ext4;
+use crate::filesystem::{FsLimits, ReadOnlyFs};
 use crate::partition::{read_partitions, PartitionRole, PartitionTable, TableKind};
 use crate::view::VmFs;
+use crate::xfs::Xfs;
 use crate::VmError;
 
 /// Files that name the OS; the first one present marks the root filesystem.
@@ -159,11 +161,17 @@ impl VmImage {
         };
         for (number, start, len, role) in regions {
             let slice: Disk = Arc::new(Slice::new(disk.clone(), start, len)?);
-            if Ext4::probe(&slice) {
-                let fs = Arc::new(Ext4::open(slice, fs_limits.clone())?);
+            let fs: Option<Arc<dyn ReadOnlyFs>> = if Ext4::probe(&slice) {
+                Some(Arc::new(Ext4::open(slice.clone(), fs_limits.clone())?))
+            } else if Xfs::probe(&slice) {
+                Some(Arc::new(Xfs::open(slice.clone(), fs_limits.clone())?))
+            } else {
+                None
+            };
+            if let Some(fs) = fs {
                 filesystems.push(FoundFs {
                     partition: number,
-                    kind: "ext4".into(),
+                    kind: fs.kind().into(),
                     label: fs.volume_name().to_owned(),
                 });
                 if root.is_none() && has_os_release(&fs)? {
@@ -268,7 +276,7 @@ impl VmImage {
     }
 }
 
-fn has_os_release(fs: &Arc<Ext4>) -> Result<bool, VmError> {
+fn has_os_release(fs: &Arc<dyn ReadOnlyFs>) -> Result<bool, VmError> {
     for p in OS_RELEASE {
         if fs.lookup(p)?.is_some() {
             return Ok(true);

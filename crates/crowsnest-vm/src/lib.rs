@@ -3,7 +3,8 @@
 //! Layers, bottom up: [`disk`] turns an image file (raw, qcow2 with backing files and
 //! compressed clusters, monolithicSparse and streamOptimized vmdk, fixed and dynamic vhd) into
 //! a read-only [`disk::BlockDevice`];
-//! [`partition`] reads MBR and GPT tables; [`ext4`] reads an ext2/3/4 filesystem; [`VmFs`] presents it as an
+//! [`partition`] reads MBR and GPT tables; [`ext4`] reads an ext2/3/4 filesystem and [`xfs`] an XFS
+//! one, both behind [`filesystem::ReadOnlyFs`]; [`VmFs`] presents either as an
 //! [`crowsnest_model::ImageFs`], so the same catalogers that read container images read a VM's
 //! root filesystem; [`VmImage`] finds the root filesystem and inspects it (OS, architecture,
 //! boot mode, cloud-init, NVMe and virtio drivers).
@@ -15,9 +16,11 @@
 pub mod disk;
 mod error;
 pub mod ext4;
+pub mod filesystem;
 mod inspect;
 pub mod partition;
 mod view;
+pub mod xfs;
 
 pub use disk::{open_disk, DiskFormat, DiskLimits};
 pub use error::VmError;

@@ -1,4 +1,4 @@
-//! [`VmFs`]: an ext4 filesystem as an [`ImageFs`], the same view catalogers get from a
+//! [`VmFs`]: a VM's filesystem (ext4 or xfs, through [`ReadOnlyFs`]) as an [`ImageFs`], the same view catalogers get from a
 //! container image's merged layers or from a root directory.
 //!
 //! Opening it walks the directory tree once and keeps every entry's metadata in memory;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crowsnest_model::{Diagnostic, ErrorCode, FileKind, FileMeta, ImageFs, ImagePath, ReadSeek};
 
-use crate::ext4::{Ext4, FileReader, Inode, InodeKind, ROOT_INODE};
+use crate::filesystem::{InodeKind, ReadOnlyFs, Stat};
 use crate::VmError;
 
 /// How many symlinks one resolution may follow, as Linux's `MAXSYMLINKS`.
@@ -20,13 +20,13 @@ const MAX_LINK_HOPS: usize = 40;
 #[derive(Debug)]
 struct Node {
     meta: FileMeta,
-    ino: u32,
+    ino: u64,
 }
 
 /// A read-only filesystem of a VM disk, indexed.
 #[derive(Debug)]
 pub struct VmFs {
-    fs: Arc<Ext4>,
+    fs: Arc<dyn ReadOnlyFs>,
     root: FileMeta,
     nodes: BTreeMap<ImagePath, Node>,
     children: HashMap<ImagePath, Vec<ImagePath>>,
@@ -36,10 +36,13 @@ pub struct VmFs {
 impl VmFs {
     /// Walks `fs` from its root directory. A directory that cannot be read is a diagnostic;
     /// more than `max_entries` entries is [`VmError::Oversized`].
-    pub fn index(fs: Arc<Ext4>, max_entries: usize) -> Result<VmFs, VmError> {
-        let root_inode = fs.inode(ROOT_INODE)?;
+    pub fn index(fs: Arc<dyn ReadOnlyFs>, max_entries: usize) -> Result<VmFs, VmError> {
+        let root_inode = fs.stat(fs.root())?;
         if root_inode.kind != InodeKind::Dir {
-            return Err(VmError::invalid("ext4: the root inode is not a directory"));
+            return Err(VmError::invalid(format!(
+                "{}: the root inode is not a directory",
+                fs.kind()
+            )));
         }
         let mut view = VmFs {
             root: meta_of(&root_inode, None),
@@ -48,7 +51,7 @@ impl VmFs {
             children: HashMap::new(),
             diagnostics: Vec::new(),
         };
-        let mut visited_dirs = HashSet::from([ROOT_INODE]);
+        let mut visited_dirs = HashSet::from([root_inode.ino]);
         let mut pending = vec![(ImagePath::root(), root_inode)];
         while let Some((dir, inode)) = pending.pop() {
             let entries = match fs.read_dir(&inode) {
@@ -64,7 +67,7 @@ impl VmFs {
                 let Ok(path) = dir.join_component(&entry.name) else {
                     continue;
                 };
-                let child = match fs.inode(entry.ino) {
+                let child = match fs.stat(entry.ino) {
                     Ok(i) => i,
                     Err(e) if is_local(&e) => {
                         view.diagnose(&path, &e);
@@ -121,6 +124,11 @@ impl VmFs {
         Ok(view)
     }
 
+    /// The filesystem's kind: `ext4` or `xfs`.
+    pub fn fs_kind(&self) -> &'static str {
+        self.fs.kind()
+    }
+
     /// Problems with single entries that did not stop the walk.
     pub fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
@@ -145,7 +153,7 @@ impl VmFs {
         if node.meta.kind != FileKind::Regular {
             return None;
         }
-        let inode = self.fs.inode(node.ino).ok()?;
+        let inode = self.fs.stat(node.ino).ok()?;
         self.fs.read_all(&inode, max).ok()
     }
 
@@ -209,7 +217,7 @@ fn is_local(e: &VmError) -> bool {
     matches!(e, VmError::Unsupported(_) | VmError::Oversized(_))
 }
 
-fn meta_of(inode: &Inode, link_target: Option<String>) -> FileMeta {
+fn meta_of(inode: &Stat, link_target: Option<String>) -> FileMeta {
     let kind = match inode.kind {
         InodeKind::Regular => FileKind::Regular,
         InodeKind::Dir => FileKind::Dir,
@@ -228,7 +236,7 @@ fn meta_of(inode: &Inode, link_target: Option<String>) -> FileMeta {
         },
         uid: u64::from(inode.uid),
         gid: u64::from(inode.gid),
-        mtime: u64::from(inode.mtime),
+        mtime: inode.mtime,
         link_target,
         layer: 0,
     }
@@ -261,10 +269,8 @@ impl ImageFs for VmFs {
             ));
         }
         let to_io = |e: VmError| io::Error::new(io::ErrorKind::InvalidData, e);
-        let inode = self.fs.inode(node.ino).map_err(to_io)?;
-        Ok(Box::new(
-            FileReader::new(self.fs.clone(), &inode).map_err(to_io)?,
-        ))
+        let inode = self.fs.stat(node.ino).map_err(to_io)?;
+        self.fs.open_file(&inode).map_err(to_io)
     }
 
     fn entries(&self) -> Box<dyn Iterator<Item = (&ImagePath, &FileMeta)> + '_> {

@@ -8,15 +8,18 @@
 //! have bounded depth and size, and a directory is read whole only up to
 //! [`crate::DiskLimits::max_dir_bytes`].
 
-mod file;
-
 use std::sync::{Arc, Mutex};
+
+use crowsnest_model::ReadSeek;
 
 use crate::disk::Disk;
 use crate::error::{le16, le32};
+use crate::filesystem::{BlockRead, Extent, ExtentReader, FsLimits, ReadOnlyFs, Stat};
+pub use crate::filesystem::{DirEntry, InodeKind};
 use crate::VmError;
 
-pub use file::FileReader;
+/// A regular file's content, streamed from the disk.
+pub type FileReader<'a> = ExtentReader<&'a Ext4>;
 
 /// The superblock magic.
 const MAGIC: u16 = 0xEF53;
@@ -47,13 +50,6 @@ const MAX_EXTENT_DEPTH: u16 = 5;
 /// The root directory's inode.
 pub const ROOT_INODE: u32 = 2;
 
-/// Limits on what one filesystem may make the reader do.
-#[derive(Clone, Debug)]
-pub(crate) struct FsLimits {
-    pub(crate) max_dir_bytes: u64,
-    pub(crate) max_extents: usize,
-}
-
 /// An open ext2/3/4 filesystem.
 #[derive(Debug)]
 pub struct Ext4 {
@@ -69,25 +65,6 @@ pub struct Ext4 {
     volume_name: String,
     /// The last inode-table block read: a directory's inodes are usually neighbours.
     inode_block: Mutex<Option<(u64, Arc<Vec<u8>>)>>,
-}
-
-/// What an inode is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InodeKind {
-    /// Regular file.
-    Regular,
-    /// Directory.
-    Dir,
-    /// Symbolic link.
-    Symlink,
-    /// Character device.
-    CharDevice,
-    /// Block device.
-    BlockDevice,
-    /// Named pipe.
-    Fifo,
-    /// Unix socket.
-    Socket,
 }
 
 /// One inode, decoded.
@@ -109,28 +86,6 @@ pub struct Inode {
     pub mtime: u32,
     flags: u32,
     block: [u8; 60],
-}
-
-/// A directory entry.
-#[derive(Clone, Debug)]
-pub struct DirEntry {
-    /// The entry's inode.
-    pub ino: u32,
-    /// Its name (lossily decoded when not UTF-8).
-    pub name: String,
-}
-
-/// One run of a file's blocks.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Extent {
-    /// First logical block.
-    pub(crate) logical: u64,
-    /// First physical block.
-    pub(crate) physical: u64,
-    /// Blocks.
-    pub(crate) len: u64,
-    /// Allocated but unwritten: reads as zeros.
-    pub(crate) uninit: bool,
 }
 
 impl Ext4 {
@@ -258,12 +213,7 @@ impl Ext4 {
 
     /// Reads `buf.len()` bytes at `block * block_size + within`, refusing blocks outside the
     /// filesystem.
-    pub(crate) fn read_block_bytes(
-        &self,
-        block: u64,
-        within: u64,
-        buf: &mut [u8],
-    ) -> Result<(), VmError> {
+    fn read_bytes(&self, block: u64, within: u64, buf: &mut [u8]) -> Result<(), VmError> {
         if block >= self.blocks_count
             || within + buf.len() as u64 > self.block_size * (self.blocks_count - block)
         {
@@ -277,7 +227,7 @@ impl Ext4 {
 
     fn read_block(&self, block: u64) -> Result<Vec<u8>, VmError> {
         let mut buf = vec![0u8; self.block_size as usize];
-        self.read_block_bytes(block, 0, &mut buf)?;
+        self.read_bytes(block, 0, &mut buf)?;
         Ok(buf)
     }
 
@@ -314,20 +264,12 @@ impl Ext4 {
             .get(at..at + 128)
             .ok_or_else(|| VmError::invalid("ext4: inode beyond its block"))?;
         let mode16 = le16(raw, 0);
-        let kind = match mode16 & 0xF000 {
-            0x8000 => InodeKind::Regular,
-            0x4000 => InodeKind::Dir,
-            0xA000 => InodeKind::Symlink,
-            0x2000 => InodeKind::CharDevice,
-            0x6000 => InodeKind::BlockDevice,
-            0x1000 => InodeKind::Fifo,
-            0xC000 => InodeKind::Socket,
-            other => {
-                return Err(VmError::invalid(format!(
-                    "ext4: inode {ino} has file type {other:#x}"
-                )))
-            }
-        };
+        let kind = InodeKind::from_mode(mode16).ok_or_else(|| {
+            VmError::invalid(format!(
+                "ext4: inode {ino} has file type {:#x}",
+                mode16 & 0xF000
+            ))
+        })?;
         let mut block_bytes = [0u8; 60];
         block_bytes.copy_from_slice(&raw[40..100]);
         let size = u64::from(le32(raw, 4)) | (u64::from(le32(raw, 108)) << 32);
@@ -470,7 +412,7 @@ impl Ext4 {
     }
 
     /// The entries of directory `inode`, without `.` and `..`.
-    pub fn read_dir(self: &Arc<Self>, inode: &Inode) -> Result<Vec<DirEntry>, VmError> {
+    pub fn read_dir(&self, inode: &Inode) -> Result<Vec<DirEntry>, VmError> {
         if inode.kind != InodeKind::Dir {
             return Err(VmError::invalid(format!(
                 "ext4: inode {} is not a directory",
@@ -510,7 +452,7 @@ impl Ext4 {
                     let name = &chunk[pos + 8..pos + 8 + name_len];
                     if name != b"." && name != b".." {
                         out.push(DirEntry {
-                            ino,
+                            ino: u64::from(ino),
                             name: String::from_utf8_lossy(name).into_owned(),
                         });
                     }
@@ -523,7 +465,7 @@ impl Ext4 {
 
     /// The target of symlink `inode`: inside the inode when short (a fast symlink), else in
     /// its data blocks.
-    pub fn read_link(self: &Arc<Self>, inode: &Inode) -> Result<String, VmError> {
+    pub fn read_link(&self, inode: &Inode) -> Result<String, VmError> {
         if inode.kind != InodeKind::Symlink {
             return Err(VmError::invalid(format!(
                 "ext4: inode {} is not a symlink",
@@ -548,19 +490,13 @@ impl Ext4 {
     }
 
     /// The whole content of a file of at most `max` bytes.
-    pub fn read_all(self: &Arc<Self>, inode: &Inode, max: u64) -> Result<Vec<u8>, VmError> {
-        use std::io::Read;
-        if inode.size > max {
-            return Err(VmError::Oversized(format!(
-                "ext4: inode {} of {} bytes is larger than {max}",
-                inode.ino, inode.size
-            )));
-        }
-        let mut out = Vec::with_capacity(inode.size as usize);
-        FileReader::new(self.clone(), inode)?
-            .read_to_end(&mut out)
-            .map_err(|e| VmError::invalid(format!("ext4: reading inode {}: {e}", inode.ino)))?;
-        Ok(out)
+    pub fn read_all(&self, inode: &Inode, max: u64) -> Result<Vec<u8>, VmError> {
+        ReadOnlyFs::read_all(self, &stat_of(inode), max)
+    }
+
+    /// A stream over `inode`'s content.
+    pub fn open_file(&self, inode: &Inode) -> Result<FileReader<'_>, VmError> {
+        ExtentReader::new(self, self.extents(inode)?, inode.size)
     }
 
     /// Whether files' names and contents are encrypted (fscrypt); such files read as errors.
@@ -588,24 +524,64 @@ fn push_block(out: &mut Vec<Extent>, logical: u64, physical: u64) {
     });
 }
 
+fn stat_of(inode: &Inode) -> Stat {
+    Stat {
+        ino: u64::from(inode.ino),
+        kind: inode.kind,
+        mode: inode.mode,
+        uid: inode.uid,
+        gid: inode.gid,
+        size: inode.size,
+        mtime: u64::from(inode.mtime),
+    }
+}
+
+impl BlockRead for Ext4 {
+    fn block_size(&self) -> u64 {
+        self.block_size
+    }
+
+    fn read_block_bytes(&self, block: u64, within: u64, buf: &mut [u8]) -> Result<(), VmError> {
+        self.read_bytes(block, within, buf)
+    }
+}
+
+impl ReadOnlyFs for Ext4 {
+    fn kind(&self) -> &'static str {
+        "ext4"
+    }
+
+    fn volume_name(&self) -> &str {
+        &self.volume_name
+    }
+
+    fn root(&self) -> u64 {
+        u64::from(ROOT_INODE)
+    }
+
+    fn stat(&self, ino: u64) -> Result<Stat, VmError> {
+        let ino = u32::try_from(ino)
+            .map_err(|_| VmError::invalid(format!("ext4: inode {ino} out of range")))?;
+        Ok(stat_of(&self.inode(ino)?))
+    }
+
+    fn read_dir(&self, dir: &Stat) -> Result<Vec<DirEntry>, VmError> {
+        Ext4::read_dir(self, &self.inode_of(dir)?)
+    }
+
+    fn read_link(&self, link: &Stat) -> Result<String, VmError> {
+        Ext4::read_link(self, &self.inode_of(link)?)
+    }
+
+    fn open_file<'a>(&'a self, file: &Stat) -> Result<Box<dyn ReadSeek + 'a>, VmError> {
+        Ok(Box::new(Ext4::open_file(self, &self.inode_of(file)?)?))
+    }
+}
+
 impl Ext4 {
-    /// Looks `path` up from the root directory without following symlinks (the last
-    /// component may be one). `None` when a component is missing.
-    pub fn lookup(self: &Arc<Self>, path: &str) -> Result<Option<Inode>, VmError> {
-        let mut inode = self.inode(ROOT_INODE)?;
-        for component in path.split('/').filter(|c| !c.is_empty()) {
-            if inode.kind != InodeKind::Dir {
-                return Ok(None);
-            }
-            let Some(entry) = self
-                .read_dir(&inode)?
-                .into_iter()
-                .find(|e| e.name == component)
-            else {
-                return Ok(None);
-            };
-            inode = self.inode(entry.ino)?;
-        }
-        Ok(Some(inode))
+    fn inode_of(&self, stat: &Stat) -> Result<Inode, VmError> {
+        let ino = u32::try_from(stat.ino)
+            .map_err(|_| VmError::invalid(format!("ext4: inode {} out of range", stat.ino)))?;
+        self.inode(ino)
     }
 }
