@@ -397,6 +397,14 @@ pub struct ScanArgs {
     /// The store `--save` writes to.
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Which analyzers run and their settings.
+    #[command(flatten)]
+    pub analyzers: AnalyzerArgs,
+}
+
+/// The analyzers `crowsnest scan` and `crowsnest vm scan` run, and their settings.
+#[derive(Args, Debug)]
+pub struct AnalyzerArgs {
     /// The analyses to run (comma-separated): vuln (packages against the vulnerability
     /// database), baseline (unsafe image settings), secret (credentials in files), malware
     /// (YARA rules and a SHA-256 blocklist). Default: all four.
@@ -470,6 +478,9 @@ pub struct VmScanArgs {
     /// List packages only: do not match against the vulnerability database.
     #[arg(long)]
     pub skip_db: bool,
+    /// Which analyzers run and their settings (as `crowsnest scan`).
+    #[command(flatten)]
+    pub analyzers: AnalyzerArgs,
 }
 
 /// `crowsnest vm import`.

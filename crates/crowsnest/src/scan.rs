@@ -12,7 +12,7 @@ use crowsnest_risk::{malware::MalwareOptions, secret, RiskAnalyzers, RiskOptions
 use crowsnest_scan::{ScanProgress, Scanner};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::ScanArgs;
+use crate::cli::{AnalyzerArgs, ScanArgs};
 use crate::config::Config;
 
 /// Runs the scan command.
@@ -23,8 +23,8 @@ pub fn run(config: &Config, args: ScanArgs) -> Result<ExitCode> {
         max_unpacked_bytes: args.max_unpacked_bytes,
         ..Limits::default()
     };
-    let scanners = parse_scanners(&args.scanners)?;
-    let risk = RiskAnalyzers::new(&risk_options(&args, &scanners))
+    let scanners = parse_scanners(&args.analyzers.scanners)?;
+    let risk = RiskAnalyzers::new(&risk_options(&args.analyzers, &scanners))
         .map_err(|e| crate::coded(e.code().as_str(), &e))?;
     let scanner = Scanner::new(limits).with_risk(risk);
     let show_progress = !args.no_progress && io::stderr().is_terminal();
@@ -196,7 +196,7 @@ pub(crate) fn match_vulnerabilities(
 }
 
 /// The `--scanners` list, each name checked, in the documented order without repeats.
-fn parse_scanners(names: &[String]) -> Result<Vec<ScannerKind>> {
+pub(crate) fn parse_scanners(names: &[String]) -> Result<Vec<ScannerKind>> {
     let mut kinds = Vec::new();
     for name in names.iter().filter(|n| !n.trim().is_empty()) {
         let kind = ScannerKind::parse(name).ok_or_else(|| {
@@ -215,7 +215,7 @@ fn parse_scanners(names: &[String]) -> Result<Vec<ScannerKind>> {
 }
 
 /// The risk analyzers' options from the flags.
-fn risk_options(args: &ScanArgs, scanners: &[ScannerKind]) -> RiskOptions {
+pub(crate) fn risk_options(args: &AnalyzerArgs, scanners: &[ScannerKind]) -> RiskOptions {
     RiskOptions {
         kinds: scanners
             .iter()

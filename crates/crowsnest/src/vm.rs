@@ -1,8 +1,9 @@
 //! `crowsnest vm inspect|scan|import`: VM disk images (raw, qcow2, vmdk) read without booting.
 //!
 //! `inspect` prints what the disk holds (OS, architecture, boot mode, drivers, check items);
-//! `scan` runs the container catalogers over the disk's root filesystem and prints a report
-//! like `crowsnest scan`; `import` records the disk as a custom image in the catalogue that
+//! `scan` runs the container catalogers and the risk analyzers `--scanners` selects (all by
+//! default, as `crowsnest scan`) over the disk's root filesystem and prints a report like
+//! `crowsnest scan`; `import` records the disk as a custom image in the catalogue that
 //! ECS DescribeImages serves: `Creating` with progress while it is read, then `Available` with
 //! its check items, or `CreateFailed` with the reason. An import scans the root filesystem
 //! with the catalogers and every risk analyzer, stores the inventory and risks under the
@@ -18,7 +19,7 @@ use crowsnest_api::native::vm_images::{
     begin_import, new_image_id, run_import, DiskProbe, ImportRequest, VmImportFailure, VmImported,
     VmImporter, VmScan,
 };
-use crowsnest_model::{RiskKind, ScanReport, SourceInfo, SourceKind};
+use crowsnest_model::{RiskKind, ScanReport, ScannerKind, SourceInfo, SourceKind};
 use crowsnest_report::{Format, RenderOptions};
 use crowsnest_risk::{RiskAnalyzers, RiskOptions};
 use crowsnest_scan::Scanner;
@@ -62,7 +63,7 @@ fn scan(config: &Config, args: VmScanArgs) -> Result<ExitCode> {
     let image = open(&args.image)?;
     let fs = image.root_fs().ok_or_else(|| {
         anyhow::anyhow!(
-            "invalid_image: no root filesystem on {} (no ext4 partition holds /etc/os-release)",
+            "invalid_image: no root filesystem on {} (no ext4 or xfs partition holds /etc/os-release)",
             args.image.display()
         )
     })?;
@@ -76,20 +77,27 @@ fn scan(config: &Config, args: VmScanArgs) -> Result<ExitCode> {
         architecture: found.architecture.clone(),
         os: Some("linux".into()),
     };
-    let inventory = Scanner::default().scan_fs(fs, info, fs.diagnostics().to_vec());
-    let (findings, db) = if args.skip_db {
+    // The analyzers `crowsnest scan --scanners` selects, with its flags and defaults.
+    let scanners = crate::scan::parse_scanners(&args.analyzers.scanners)?;
+    let risk = RiskAnalyzers::new(&crate::scan::risk_options(&args.analyzers, &scanners))
+        .map_err(|e| crate::coded(e.code().as_str(), &e))?;
+    let output =
+        Scanner::default()
+            .with_risk(risk)
+            .scan_fs_full(fs, info, fs.diagnostics().to_vec());
+    let inventory = output.inventory;
+    let (findings, db) = if args.skip_db || !scanners.contains(&ScannerKind::Vuln) {
         (Vec::new(), None)
     } else {
         let (findings, db, _build) = crate::scan::match_vulnerabilities(config, &inventory)?;
         (findings, db)
     };
-    // VM disks get no risk analyzers yet; only vulnerability matching ran, when it did.
-    let scanners = if db.is_some() {
-        vec![crowsnest_model::ScannerKind::Vuln]
-    } else {
-        Vec::new()
-    };
-    let report = ScanReport::new(inventory, findings, db, scanners, Vec::new());
+    let ran: Vec<ScannerKind> = scanners
+        .iter()
+        .copied()
+        .filter(|s| *s != ScannerKind::Vuln || db.is_some())
+        .collect();
+    let report = ScanReport::new(inventory, findings, db, ran, output.risks);
     let mut out = io::BufWriter::new(io::stdout().lock());
     crowsnest_report::render(&report, format, &RenderOptions::default(), &mut out)?;
     out.flush()?;
@@ -163,7 +171,8 @@ impl VmImporter for DiskImporter {
         let Some(fs) = image.root_fs() else {
             return Err(VmImportFailure {
                 code: "invalid_image".into(),
-                reason: "no root filesystem found (no ext4 partition holds /etc/os-release)".into(),
+                reason: "no root filesystem found (no ext4 or xfs partition holds /etc/os-release)"
+                    .into(),
             });
         };
         let found = image.inspect();

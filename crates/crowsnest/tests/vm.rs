@@ -573,3 +573,90 @@ fn vm_import_stores_findings_and_a_database_import_rematches_them() {
     assert_eq!(found["SeverityLevel"], "High");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `vm scan` runs the risk analyzers `--scanners` selects, all of them by default, like
+/// `crowsnest scan` and like `vm import` (which stores what they find).
+#[test]
+fn vm_scan_runs_the_risk_analyzers_scanners_selects() {
+    if !disk::require_disk_tools() || crowsnest_testkit::debian_rootfs().is_none() {
+        return;
+    }
+    let dir = disk::scratch("cli-vm-scan-risks");
+    let qcow = debian_qcow2_with_findings(&dir);
+    let data = tempfile::tempdir().unwrap();
+    let scan = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["vm", "scan", qcow.to_str().unwrap(), "-f", "json"];
+        args.extend_from_slice(extra);
+        let out = crowsnest(data.path(), &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let at = |report: &serde_json::Value, kind: &str, path: &str| {
+        report["risks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == kind && r["path"] == path)
+    };
+
+    // The default: every analyzer (vulnerability matching skipped here).
+    let report = scan(&["--skip-db"]);
+    assert_eq!(
+        report["scanners"],
+        serde_json::json!(["baseline", "secret", "malware"]),
+        "{}",
+        report["scanners"]
+    );
+    assert!(
+        at(&report, "secret", "/opt/app/.env"),
+        "{}",
+        report["risks"]
+    );
+    assert!(
+        at(&report, "malware", "/tmp/eicar.com"),
+        "{}",
+        report["risks"]
+    );
+    assert!(report["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["kind"] == "baseline"));
+    assert!(
+        report["summary"]["alarms"].as_u64().unwrap() >= 1,
+        "{}",
+        report["summary"]
+    );
+
+    // One analyzer only: the others' findings are absent.
+    let report = scan(&["--scanners", "secret"]);
+    assert_eq!(report["scanners"], serde_json::json!(["secret"]));
+    let kinds: std::collections::BTreeSet<&str> = report["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["secret"].into_iter().collect());
+
+    // Its flags: a secret allowlist glob silences the planted key.
+    let report = scan(&["--scanners", "secret", "--secret-allow", "opt/app/**"]);
+    assert!(
+        !at(&report, "secret", "/opt/app/.env"),
+        "{}",
+        report["risks"]
+    );
+
+    // A scanner name it does not know is refused with the same code as `crowsnest scan`.
+    let out = crowsnest(
+        data.path(),
+        &["vm", "scan", qcow.to_str().unwrap(), "--scanners", "virus"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error: InvalidParameter"), "{stderr}");
+}
