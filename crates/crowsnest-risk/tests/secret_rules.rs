@@ -370,3 +370,46 @@ fn user_allowlists_by_path_and_by_rule() {
     .unwrap();
     assert_eq!(ids(&skipped, "srv/fixtures/a.txt"), ["jwt"]);
 }
+
+/// The content pass reads up to the malware analyzer's limit (32 MiB) and hands the secret
+/// scanner all of it; the secret scanner searched it all, though `max_file_bytes` (2 MiB by
+/// default, `--secret-max-file-bytes`) says only the start is searched. That made the risk
+/// pass over a VM disk's few large text files most of its 5 s.
+#[test]
+fn only_the_first_max_file_bytes_are_searched_whatever_the_caller_read() {
+    let key = format!(
+        "{}{}",
+        "AKIA",
+        token("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16, 91)
+    );
+    let scanner = SecretScanner::new(&SecretOptions {
+        max_file_bytes: 4096,
+        ..SecretOptions::default()
+    })
+    .unwrap();
+    let early = format!("id = {key}\n{}", "filler line\n".repeat(1000));
+    assert_eq!(scan_with(&scanner, "srv/early.conf", &early).len(), 1);
+    let late = format!("{}id = {key}\n", "filler line\n".repeat(1000));
+    assert!(scan_with(&scanner, "srv/late.conf", &late).is_empty());
+    assert_eq!(scan("srv/late.conf", &late).len(), 1);
+}
+
+/// The rules use ASCII word boundaries and classes, like gitleaks' Go regexps: a key next to
+/// non-ASCII text is found (and a Unicode `\b` no longer sends the regex engine to its slow
+/// path on every file with a non-ASCII byte).
+#[test]
+fn keys_beside_non_ascii_text_are_found() {
+    let key = format!(
+        "{}{}",
+        "AKIA",
+        token("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16, 92)
+    );
+    for text in [
+        format!("clé d'accès : {key} ← production\n"),
+        format!("schlüssel=é{key}\n"),
+    ] {
+        let found = scan("srv/notes.conf", &text);
+        assert_eq!(found.len(), 1, "{text}");
+        assert_eq!(found[0].id, "aws-access-key-id");
+    }
+}

@@ -15,7 +15,7 @@ use std::ops::Range;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 use crowsnest_model::{FileMeta, ImagePath, RiskFinding, RiskKind};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use regex::bytes::Regex;
+use regex::bytes::{Regex, RegexBuilder};
 
 use crate::RiskError;
 pub use rules::{SecretRule, RULES};
@@ -169,10 +169,16 @@ impl SecretScanner {
             .iter()
             .filter(|r| !options.skip_rules.iter().any(|s| s == r.id))
         {
-            let regex = Regex::new(rule.regex).map_err(|e| RiskError::Config {
-                what: format!("secret rule {}", rule.id),
-                message: e.to_string(),
-            })?;
+            // ASCII classes and word boundaries, as gitleaks' Go regexps have: secrets are
+            // ASCII, and a Unicode `\b` makes the regex engine fall back from its lazy DFA
+            // to the far slower PikeVM on any file with a non-ASCII byte.
+            let regex = RegexBuilder::new(rule.regex)
+                .unicode(false)
+                .build()
+                .map_err(|e| RiskError::Config {
+                    what: format!("secret rule {}", rule.id),
+                    message: e.to_string(),
+                })?;
             let own: Vec<&str> = options
                 .allow_paths
                 .iter()
@@ -240,6 +246,11 @@ impl SecretScanner {
 
     /// Searches `data` (the start of the file at `path`) and appends findings.
     pub fn scan(&self, path: &ImagePath, data: &[u8], out: &mut Vec<RiskFinding>) {
+        // The caller may have read more for the malware analyzer; only the first
+        // `max_file_bytes` are searched for secrets.
+        let data = &data[..data
+            .len()
+            .min(usize::try_from(self.max_file_bytes).unwrap_or(usize::MAX))];
         let head = &data[..data.len().min(8192)];
         if memchr::memchr(0, head).is_some() {
             return;
