@@ -153,6 +153,51 @@ pub fn qcow2(input: &Path, out: &Path) {
         .arg(out));
 }
 
+/// Converts the disk `input` from qemu-img format `from` to `to` (`raw`, `vpc`, `vmdk`, …)
+/// at `out`, with `options` each passed as `-o` (`subformat=dynamic`).
+pub fn convert(input: &Path, from: &str, to: &str, options: &[&str], out: &Path) {
+    let mut cmd = Command::new("qemu-img");
+    cmd.args(["convert", "-q", "-f", from, "-O", to]);
+    for o in options {
+        cmd.args(["-o", o]);
+    }
+    run(cmd.arg(input).arg(out));
+}
+
+/// What QEMU reports of `image` (`qemu-img info --output=json`): its `format`, its
+/// `virtual-size`, …; read as `format` when given (a fixed VHD is detected as raw).
+pub fn qemu_info(image: &Path, format: Option<&str>) -> serde_json::Value {
+    let mut cmd = Command::new("qemu-img");
+    cmd.args(["info", "--output=json"]);
+    if let Some(f) = format {
+        cmd.args(["-f", f]);
+    }
+    let out = cmd.arg(image).output().expect("running qemu-img info");
+    assert!(out.status.success(), "qemu-img info {}", image.display());
+    serde_json::from_slice(&out.stdout).expect("qemu-img info's JSON")
+}
+
+/// A raw GPT disk `dir/disk.raw`: an EFI system partition and an ext4 root holding a Debian 12
+/// os-release, the host's /bin/sh and 3 MiB of data (`/bin/data`), so that a conversion
+/// allocates several blocks or grains beyond the first.
+pub fn debian_gpt_disk(dir: &Path) -> PathBuf {
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("etc")).unwrap();
+    std::fs::create_dir_all(tree.join("bin")).unwrap();
+    std::fs::write(
+        tree.join("etc/os-release"),
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+    )
+    .unwrap();
+    std::fs::copy("/bin/sh", tree.join("bin/sh")).unwrap();
+    std::fs::write(tree.join("bin/data"), vec![0xa5u8; 3 << 20]).unwrap();
+    let ext4 = dir.join("root.ext4");
+    mke2fs(&tree, &ext4, 24);
+    let raw = dir.join("disk.raw");
+    partitioned(&ext4, Table::GptWithEsp, &raw);
+    raw
+}
+
 /// Builds a qcow2 overlay at `out` over `backing` (a qcow2 of the raw disk `base`, in the same
 /// directory, recorded by file name only so the pair can move together) holding exactly the
 /// 64 KiB clusters in which the raw disk `changed` differs from `base`: `qemu-img create -b`

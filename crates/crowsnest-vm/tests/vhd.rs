@@ -7,62 +7,25 @@
 //! `invalid_image` or `image_oversized`, never a panic or a huge allocation.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crowsnest_testkit::disk::{self, Table};
+use crowsnest_testkit::disk;
 use crowsnest_vm::disk::VhdKind;
 use crowsnest_vm::{open_disk, DiskFormat, DiskLimits, VmError, VmImage};
-
-/// A raw GPT disk (EFI system partition + ext4 root with an os-release, the host's /bin/sh
-/// and 3 MiB of data, so several VHD blocks are allocated) in `dir`.
-fn raw_disk(dir: &Path) -> PathBuf {
-    let tree = dir.join("tree");
-    std::fs::create_dir_all(tree.join("etc")).unwrap();
-    std::fs::create_dir_all(tree.join("bin")).unwrap();
-    std::fs::write(
-        tree.join("etc/os-release"),
-        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
-    )
-    .unwrap();
-    std::fs::copy("/bin/sh", tree.join("bin/sh")).unwrap();
-    std::fs::write(tree.join("bin/data"), vec![0xa5u8; 3 << 20]).unwrap();
-    let ext4 = dir.join("root.ext4");
-    disk::mke2fs(&tree, &ext4, 24);
-    let raw = dir.join("disk.raw");
-    disk::partitioned(&ext4, Table::GptWithEsp, &raw);
-    raw
-}
 
 /// `raw` converted to VHD with `subformat` (fixed or dynamic).
 fn vhd(raw: &Path, subformat: &str) -> PathBuf {
     let out = raw.with_file_name(format!("{subformat}.vhd"));
-    disk::run(
-        Command::new("qemu-img")
-            .args(["convert", "-q", "-f", "raw", "-O", "vpc"])
-            .args(["-o", &format!("subformat={subformat}")])
-            .arg(raw)
-            .arg(&out),
-    );
+    let option = format!("subformat={subformat}");
+    disk::convert(raw, "raw", "vpc", &[&option], &out);
     out
 }
 
 /// What QEMU reads from `image`: its virtual size and its bytes, converted back to raw.
 fn qemu_view(image: &Path) -> (u64, Vec<u8>) {
-    let out = Command::new("qemu-img")
-        .args(["info", "--output=json", "-f", "vpc"])
-        .arg(image)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let info = disk::qemu_info(image, Some("vpc"));
     let size = info["virtual-size"].as_u64().unwrap();
     let back = image.with_extension("back.raw");
-    disk::run(
-        Command::new("qemu-img")
-            .args(["convert", "-q", "-f", "vpc", "-O", "raw"])
-            .arg(image)
-            .arg(&back),
-    );
+    disk::convert(image, "vpc", "raw", &[], &back);
     let bytes = std::fs::read(&back).unwrap();
     let _ = std::fs::remove_file(back);
     (size, bytes)
@@ -83,7 +46,7 @@ fn fixed_and_dynamic_vhd_read_as_qemu_reads_them() {
         return;
     }
     let dir = disk::scratch("vhd-read");
-    let raw = raw_disk(&dir);
+    let raw = disk::debian_gpt_disk(&dir);
     for (subformat, kind) in [("fixed", VhdKind::Fixed), ("dynamic", VhdKind::Dynamic)] {
         let image = vhd(&raw, subformat);
         let (device, format) = open_disk(&image, &DiskLimits::default()).unwrap();
@@ -143,7 +106,7 @@ fn hostile_vhd_files_fail_with_stable_codes() {
         return;
     }
     let dir = disk::scratch("vhd-bad");
-    let raw = raw_disk(&dir);
+    let raw = disk::debian_gpt_disk(&dir);
     let dynamic = std::fs::read(vhd(&raw, "dynamic")).unwrap();
     let fixed = std::fs::read(vhd(&raw, "fixed")).unwrap();
     let end = dynamic.len() - 512;

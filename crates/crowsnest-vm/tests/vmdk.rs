@@ -6,50 +6,34 @@
 //! behind markers, the header in a footer). Truncated and otherwise hostile copies fail with
 //! `invalid_image` or `image_oversized`.
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
 
-use crowsnest_testkit::disk::{self, Table};
-use crowsnest_vm::{open_disk, DiskFormat, DiskLimits, VmImage};
+use crowsnest_testkit::disk;
+use crowsnest_vm::{open_disk, DiskFormat, DiskLimits, VmError, VmImage};
 
-/// A raw GPT disk (EFI system partition + ext4 root holding an os-release and the host's
-/// /bin/sh) and its vmdk conversion, in `dir`.
-fn build(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let tree = dir.join("tree");
-    std::fs::create_dir_all(tree.join("etc")).unwrap();
-    std::fs::create_dir_all(tree.join("bin")).unwrap();
-    std::fs::write(
-        tree.join("etc/os-release"),
-        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
-    )
-    .unwrap();
-    std::fs::copy("/bin/sh", tree.join("bin/sh")).unwrap();
-    // Some data past the first grains, so grain tables beyond the first are used.
-    std::fs::write(tree.join("bin/data"), vec![0xa5u8; 3 << 20]).unwrap();
-    let ext4 = dir.join("root.ext4");
-    disk::mke2fs(&tree, &ext4, 24);
-    let raw = dir.join("disk.raw");
-    disk::partitioned(&ext4, Table::GptWithEsp, &raw);
+/// A raw GPT disk (EFI system partition + ext4 root holding an os-release, the host's
+/// /bin/sh and data past the first grains, so grain tables beyond the first are used) and its
+/// vmdk conversion, in `dir`.
+fn build(dir: &Path) -> (PathBuf, PathBuf) {
+    let raw = disk::debian_gpt_disk(dir);
     let vmdk = dir.join("disk.vmdk");
-    disk::run(
-        Command::new("qemu-img")
-            .args(["convert", "-q", "-f", "raw", "-O", "vmdk"])
-            .arg(&raw)
-            .arg(&vmdk),
-    );
+    disk::convert(&raw, "raw", "vmdk", &[], &vmdk);
     (raw, vmdk)
 }
 
 fn qemu_virtual_size(image: &Path) -> u64 {
-    let out = Command::new("qemu-img")
-        .args(["info", "--output=json"])
-        .arg(image)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let info = disk::qemu_info(image, None);
     assert_eq!(info["format"], "vmdk");
     info["virtual-size"].as_u64().unwrap()
+}
+
+/// Reads the whole device in odd-sized pieces that straddle grains.
+fn read_all(device: &dyn crowsnest_vm::disk::BlockDevice) -> Result<Vec<u8>, VmError> {
+    let mut read = vec![0u8; device.size() as usize];
+    for (i, chunk) in read.chunks_mut(100_003).enumerate() {
+        device.read_at(i as u64 * 100_003, chunk)?;
+    }
+    Ok(read)
 }
 
 #[test]
@@ -67,12 +51,10 @@ fn monolithic_sparse_vmdk_reads_as_the_raw_disk_it_came_from() {
     let raw_bytes = std::fs::read(&raw).unwrap();
     assert_eq!(info.virtual_size, qemu_virtual_size(&vmdk));
     assert_eq!(device.size(), raw_bytes.len() as u64);
-    // Every byte, in odd-sized reads that straddle grains.
-    let mut read = vec![0u8; raw_bytes.len()];
-    for (i, chunk) in read.chunks_mut(100_003).enumerate() {
-        device.read_at(i as u64 * 100_003, chunk).unwrap();
-    }
-    assert!(read == raw_bytes, "the vmdk does not read as the raw disk");
+    assert!(
+        read_all(device.as_ref()).unwrap() == raw_bytes,
+        "the vmdk does not read as the raw disk"
+    );
     assert!(device.read_at(device.size() - 10, &mut [0u8; 11]).is_err());
 
     let image = VmImage::open(&vmdk, &DiskLimits::default()).unwrap();
@@ -112,26 +94,10 @@ fn truncated_vmdk_fails_with_invalid_image() {
 
 /// `raw` converted to a streamOptimized VMDK (compressed grains behind markers, the header
 /// in a footer).
-fn stream_optimized(raw: &Path) -> std::path::PathBuf {
+fn stream_optimized(raw: &Path) -> PathBuf {
     let stream = raw.with_file_name("stream.vmdk");
-    disk::run(
-        Command::new("qemu-img")
-            .args(["convert", "-q", "-f", "raw", "-O", "vmdk"])
-            .args(["-o", "subformat=streamOptimized"])
-            .arg(raw)
-            .arg(&stream),
-    );
+    disk::convert(raw, "raw", "vmdk", &["subformat=streamOptimized"], &stream);
     stream
-}
-
-fn read_all(
-    device: &dyn crowsnest_vm::disk::BlockDevice,
-) -> Result<Vec<u8>, crowsnest_vm::VmError> {
-    let mut read = vec![0u8; device.size() as usize];
-    for (i, chunk) in read.chunks_mut(100_003).enumerate() {
-        device.read_at(i as u64 * 100_003, chunk)?;
-    }
-    Ok(read)
 }
 
 #[test]
