@@ -593,3 +593,127 @@ fn host_architecture() -> String {
         other => other.into(),
     }
 }
+
+/// Random damage to a small filesystem's inodes, directory blocks and extent lists (found
+/// with xfs_db): opening and walking it, and reading every file, must end in results or
+/// errors, never a panic or a hang.
+#[test]
+fn random_damage_to_metadata_never_panics() {
+    if !tools() {
+        return;
+    }
+    let dir = disk::scratch("xfs-damage");
+    let tree = dir.join("tree");
+    for sub in ["etc", "block", "leaf", "short"] {
+        std::fs::create_dir_all(tree.join(sub)).unwrap();
+    }
+    std::fs::write(tree.join("etc/os-release"), "ID=debian\nVERSION_ID=12\n").unwrap();
+    for i in 0..40 {
+        std::fs::write(tree.join(format!("block/file-{i}")), format!("{i}\n")).unwrap();
+    }
+    for i in 0..300 {
+        std::fs::write(tree.join(format!("leaf/entry-{i:04}")), [i as u8; 100]).unwrap();
+    }
+    std::os::unix::fs::symlink("../etc/os-release", tree.join("short/link")).unwrap();
+    std::fs::write(tree.join("short/data"), vec![7u8; 300_000]).unwrap();
+    let image = dir.join("small.xfs");
+    let (body, _) = disk::xfs_protofile(&[&tree]);
+    disk::mkfs_xfs(&body, &image, 320, &[]);
+    // Where the metadata is: each inode, and each directory's blocks, as byte ranges.
+    let number = |text: &str| -> u64 {
+        let word = text
+            .trim()
+            .rsplit(" = ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        match word.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).unwrap(),
+            None => word.parse().unwrap(),
+        }
+    };
+    let mut regions = Vec::new();
+    for path in [
+        "/",
+        "/etc",
+        "/block",
+        "/leaf",
+        "/short",
+        "/etc/os-release",
+        "/short/link",
+        "/short/data",
+    ] {
+        let ino = number(&db(&image, &[&format!("path {path}"), "print v3.inumber"]));
+        let daddr = number(&db(&image, &[&format!("convert ino {ino} daddr")]));
+        regions.push((daddr * 512, 512u64));
+        for line in db(&image, &[&format!("path {path}"), "bmap"]).lines() {
+            let Some(fsb) = line.split_whitespace().nth(4) else {
+                continue;
+            };
+            if path.starts_with("/block") || path.starts_with("/leaf") {
+                let daddr = number(&db(&image, &[&format!("convert fsblock {fsb} daddr")]));
+                regions.push((daddr * 512, 4096));
+            }
+        }
+    }
+    assert!(regions.len() >= 12, "{regions:?}");
+    let original = std::fs::read(&image).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&image)
+        .unwrap();
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut opened, mut failed) = (0, 0);
+    for _ in 0..400 {
+        let mut flips = Vec::new();
+        for _ in 0..1 + next() % 8 {
+            let (from, len) = regions[(next() % regions.len() as u64) as usize];
+            let at = from + next() % len;
+            let byte = (next() & 0xFF) as u8;
+            flips.push(at);
+            std::os::unix::fs::FileExt::write_at(&f, &[byte], at).unwrap();
+        }
+        match VmImage::open(&image, &DiskLimits::default()) {
+            Ok(vm) => {
+                opened += 1;
+                if let Some(fs) = vm.root_fs() {
+                    let files: Vec<ImagePath> = fs
+                        .entries()
+                        .filter(|(_, m)| m.kind == FileKind::Regular)
+                        .map(|(p, _)| p.clone())
+                        .collect();
+                    for p in files {
+                        if let Ok(mut r) = fs.open(&p) {
+                            let _ =
+                                std::io::copy(&mut r.by_ref().take(1 << 20), &mut std::io::sink());
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                let code = e.code();
+                assert!(
+                    ["invalid_image", "image_oversized"].contains(&code.as_str()),
+                    "{e}"
+                );
+            }
+        }
+        for at in flips {
+            let i = at as usize;
+            std::os::unix::fs::FileExt::write_at(&f, &original[i..i + 1], at).unwrap();
+        }
+    }
+    assert!(
+        opened > 0 && failed > 0,
+        "{opened} opened, {failed} refused"
+    );
+}
