@@ -1043,157 +1043,195 @@ async fn remove_instance(
     .await
 }
 
-fn openapi() -> Value {
-    let with = super::openapi::authorized_responses;
-    let image_param = json!({
-        "name": "image_id", "in": "path", "required": true, "schema": { "type": "string" }
-    });
-    let image_ok = |description: &str| {
-        json!({
-            "description": description,
-            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/VmImage" } } }
-        })
+/// A `$ref` to the shared response `name` (`NotFound`, `BadRequest`, …).
+fn response_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/responses/{name}") })
+}
+
+/// A required string path parameter.
+fn path_param(name: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
+}
+
+/// The response of an operation that answers with the image.
+fn image_ok(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/VmImage" } } }
+    })
+}
+
+/// A vm-images operation: `id`, `summary`, the policy `action` it needs (`more` follows it in
+/// the description), its parameters, its JSON request body's schema and its own responses
+/// (the authorization ones are added).
+fn operation(
+    id: &str,
+    summary: &str,
+    action: &str,
+    more: &str,
+    parameters: Value,
+    body: Option<&str>,
+    responses: Value,
+) -> Value {
+    let description = if more.is_empty() {
+        format!("Action `{action}`.")
+    } else {
+        format!("Action `{action}`. {more}")
     };
-    let body_of = |schema: &str| {
-        json!({
+    let mut op = json!({
+        "operationId": id,
+        "tags": ["vm-images"],
+        "summary": summary,
+        "description": description,
+        "parameters": parameters,
+        "responses": super::openapi::authorized_responses(responses)
+    });
+    if let Some(schema) = body {
+        op["requestBody"] = json!({
             "required": true,
             "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } }
-        })
-    };
+        });
+    }
+    op
+}
+
+fn openapi() -> Value {
+    let image = || json!([path_param("image_id")]);
+    let (not_found, bad_request) = (response_ref("NotFound"), response_ref("BadRequest"));
+    let mut import = operation(
+        "importVmImage",
+        "Import a disk image (qcow2, vmdk or raw): a file in the server's VM import directory, or uploaded as the body",
+        ACTION_IMPORT,
+        &format!("A JSON body names a file in the import directory; an `application/octet-stream` body is the disk itself (at most {MAX_UPLOAD_BYTES} bytes; the query names the image; authenticate uploads with X-Auth-Token, since a signature covers the whole body). Answers at once with the image `Creating`; the disk is read in the background, and the image ends `Available` (with inspection's results) or `CreateFailed` (FailureCode and FailureReason say why). At most {MAX_RUNNING_IMPORTS} imports run at once."),
+        json!([
+            { "name": "name", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Uploads: the image name." },
+            { "name": "region_id", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Uploads: the region." },
+            { "name": "description", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Uploads: a description." },
+            { "name": "image_family", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Uploads: the image family." }
+        ]),
+        None,
+        json!({
+            "202": image_ok("The image, `Creating`."),
+            "400": bad_request,
+            "429": response_ref("TooManyRequests")
+        }),
+    );
+    import["requestBody"] = json!({
+        "required": true,
+        "content": {
+            "application/json": { "schema": { "$ref": "#/components/schemas/NewVmImport" } },
+            "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } }
+        }
+    });
     json!({
         "paths": {
-            "/api/v1/vm-images": {
-                "post": {
-                    "operationId": "importVmImage",
-                    "tags": ["vm-images"],
-                    "summary": "Import a disk image (qcow2, vmdk or raw): a file in the server's VM import directory, or uploaded as the body",
-                    "description": format!("Action `{ACTION_IMPORT}`. A JSON body names a file in the import directory; an `application/octet-stream` body is the disk itself (at most {MAX_UPLOAD_BYTES} bytes; the query names the image; authenticate uploads with X-Auth-Token, since a signature covers the whole body). Answers at once with the image `Creating`; the disk is read in the background, and the image ends `Available` (with inspection's results) or `CreateFailed` (FailureCode and FailureReason say why). At most {MAX_RUNNING_IMPORTS} imports run at once."),
-                    "parameters": [
-                        { "name": "name", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Uploads: the image name." },
-                        { "name": "region_id", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Uploads: the region." },
-                        { "name": "description", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Uploads: a description." },
-                        { "name": "image_family", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Uploads: the image family." }
-                    ],
-                    "requestBody": {
-                        "required": true,
-                        "content": {
-                            "application/json": { "schema": { "$ref": "#/components/schemas/NewVmImport" } },
-                            "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } }
-                        }
-                    },
-                    "responses": with(json!({
-                        "202": image_ok("The image, `Creating`."),
-                        "400": { "$ref": "#/components/responses/BadRequest" },
-                        "429": { "$ref": "#/components/responses/TooManyRequests" }
-                    }))
-                }
-            },
+            "/api/v1/vm-images": { "post": import },
             "/api/v1/vm-images/{image_id}": {
-                "get": {
-                    "operationId": "getVmImage",
-                    "tags": ["vm-images"],
-                    "summary": "A VM image the caller can see, with its import's status, progress and remaining time",
-                    "description": format!("Action `{ACTION_GET}`."),
-                    "parameters": [image_param.clone()],
-                    "responses": with(json!({
+                "get": operation(
+                    "getVmImage",
+                    "A VM image the caller can see, with its import's status, progress and remaining time",
+                    ACTION_GET,
+                    "",
+                    image(),
+                    None,
+                    json!({
                         "200": image_ok("The image as DescribeImages shows it to the caller, with RemainTime, SharedWithAccounts and Instances."),
-                        "404": { "$ref": "#/components/responses/NotFound" }
-                    }))
-                }
+                        "404": not_found
+                    }),
+                )
             },
             "/api/v1/vm-images/{image_id}/findings": {
-                "get": {
-                    "operationId": "getVmImageFindings",
-                    "tags": ["vm-images"],
-                    "summary": "What was found in an imported image: its stored inventory matched now against the server's vulnerability database, and the risk analyzers' findings",
-                    "description": format!("Action `{ACTION_GET}`. `not_found` when the image has no stored inventory (its import is still running or failed), `vulndb_missing` when the server has no vulnerability database."),
-                    "parameters": [image_param.clone()],
-                    "responses": with(json!({
+                "get": operation(
+                    "getVmImageFindings",
+                    "What was found in an imported image: its stored inventory matched now against the server's vulnerability database, and the risk analyzers' findings",
+                    ACTION_GET,
+                    "`not_found` when the image has no stored inventory (its import is still running or failed), `vulndb_missing` when the server has no vulnerability database.",
+                    image(),
+                    None,
+                    json!({
                         "200": {
                             "description": "The findings.",
                             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/VmImageFindings" } } }
                         },
-                        "404": { "$ref": "#/components/responses/NotFound" }
-                    }))
-                }
+                        "404": not_found
+                    }),
+                )
             },
             "/api/v1/vm-images/{image_id}/shares": {
-                "post": {
-                    "operationId": "shareVmImage",
-                    "tags": ["vm-images"],
-                    "summary": "Share one of the caller's Available images with another account",
-                    "description": format!("Action `{ACTION_SHARE}`. The account then sees the image as ImageOwnerAlias `others` (IsPublic false)."),
-                    "parameters": [image_param.clone()],
-                    "requestBody": body_of("VmImageShare"),
-                    "responses": with(json!({
+                "post": operation(
+                    "shareVmImage",
+                    "Share one of the caller's Available images with another account",
+                    ACTION_SHARE,
+                    "The account then sees the image as ImageOwnerAlias `others` (IsPublic false).",
+                    image(),
+                    Some("VmImageShare"),
+                    json!({
                         "201": image_ok("Shared."),
                         "200": image_ok("It already was."),
-                        "400": { "$ref": "#/components/responses/BadRequest" },
-                        "404": { "$ref": "#/components/responses/NotFound" }
-                    }))
-                }
+                        "400": bad_request,
+                        "404": not_found
+                    }),
+                )
             },
             "/api/v1/vm-images/{image_id}/shares/{account_id}": {
-                "delete": {
-                    "operationId": "unshareVmImage",
-                    "tags": ["vm-images"],
-                    "summary": "Stop sharing one of the caller's images with an account",
-                    "description": format!("Action `{ACTION_SHARE}`."),
-                    "parameters": [image_param.clone(), {
-                        "name": "account_id", "in": "path", "required": true, "schema": { "type": "string" }
-                    }],
-                    "responses": with(json!({
+                "delete": operation(
+                    "unshareVmImage",
+                    "Stop sharing one of the caller's images with an account",
+                    ACTION_SHARE,
+                    "",
+                    json!([path_param("image_id"), path_param("account_id")]),
+                    None,
+                    json!({
                         "204": { "description": "No longer shared." },
-                        "400": { "$ref": "#/components/responses/BadRequest" },
-                        "404": { "$ref": "#/components/responses/NotFound" }
-                    }))
-                }
+                        "400": bad_request,
+                        "404": not_found
+                    }),
+                )
             },
             "/api/v1/vm-images/{image_id}/public": {
-                "put": {
-                    "operationId": "publishVmImage",
-                    "tags": ["vm-images"],
-                    "summary": "Publish one of the caller's Available images as a community image, or withdraw it",
-                    "description": format!("Action `{ACTION_PUBLISH}`. Every account then sees it as ImageOwnerAlias `others` with IsPublic true."),
-                    "parameters": [image_param.clone()],
-                    "requestBody": body_of("VmImagePublication"),
-                    "responses": with(json!({
+                "put": operation(
+                    "publishVmImage",
+                    "Publish one of the caller's Available images as a community image, or withdraw it",
+                    ACTION_PUBLISH,
+                    "Every account then sees it as ImageOwnerAlias `others` with IsPublic true.",
+                    image(),
+                    Some("VmImagePublication"),
+                    json!({
                         "200": image_ok("The image as it now is."),
-                        "400": { "$ref": "#/components/responses/BadRequest" },
-                        "404": { "$ref": "#/components/responses/NotFound" }
-                    }))
-                }
+                        "400": bad_request,
+                        "404": not_found
+                    }),
+                )
             },
             "/api/v1/vm-images/{image_id}/instances": {
-                "post": {
-                    "operationId": "addVmImageInstance",
-                    "tags": ["vm-images"],
-                    "summary": "Record that one of the caller's instances runs an image (DescribeImages' Usage)",
-                    "description": format!("Action `{ACTION_USAGE}`. Any Available image the caller can see."),
-                    "parameters": [image_param.clone()],
-                    "requestBody": body_of("VmImageInstance"),
-                    "responses": with(json!({
+                "post": operation(
+                    "addVmImageInstance",
+                    "Record that one of the caller's instances runs an image (DescribeImages' Usage)",
+                    ACTION_USAGE,
+                    "Any Available image the caller can see.",
+                    image(),
+                    Some("VmImageInstance"),
+                    json!({
                         "201": image_ok("Recorded; Usage is `instance`."),
                         "200": image_ok("It already was."),
-                        "400": { "$ref": "#/components/responses/BadRequest" },
-                        "404": { "$ref": "#/components/responses/NotFound" }
-                    }))
-                }
+                        "400": bad_request,
+                        "404": not_found
+                    }),
+                )
             },
             "/api/v1/vm-images/{image_id}/instances/{instance_id}": {
-                "delete": {
-                    "operationId": "removeVmImageInstance",
-                    "tags": ["vm-images"],
-                    "summary": "Forget that one of the caller's instances runs an image",
-                    "description": format!("Action `{ACTION_USAGE}`."),
-                    "parameters": [image_param, {
-                        "name": "instance_id", "in": "path", "required": true, "schema": { "type": "string" }
-                    }],
-                    "responses": with(json!({
+                "delete": operation(
+                    "removeVmImageInstance",
+                    "Forget that one of the caller's instances runs an image",
+                    ACTION_USAGE,
+                    "",
+                    json!([path_param("image_id"), path_param("instance_id")]),
+                    None,
+                    json!({
                         "204": { "description": "Forgotten." },
-                        "404": { "$ref": "#/components/responses/NotFound" }
-                    }))
-                }
+                        "404": not_found
+                    }),
+                )
             }
         },
         "schemas": {
