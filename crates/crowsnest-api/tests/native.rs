@@ -317,6 +317,14 @@ fn vm_disks(dir: &Path) {
     let _ = std::fs::remove_dir_all(work);
 }
 
+/// Asserts that `reply` is the native error `status` with `code`, and returns its body.
+#[track_caller]
+fn expect_error(reply: (StatusCode, Value), status: StatusCode, code_: &str) -> Value {
+    let (got, body) = reply;
+    assert_eq!((got, code(&body)), (status, code_), "{body}");
+    body
+}
+
 fn code(body: &Value) -> &str {
     assert!(
         body["message"].is_string() && body["request_id"].is_string(),
@@ -500,13 +508,15 @@ async fn native_api_endpoints_auth_and_openapi() {
         assert_eq!(code(&resp), native::CODE_INVALID_PARAMETER, "{why}");
     }
     // The new key holds ListKeys and RevokeKey only.
-    let (status, body) = c
-        .create_key(
+    expect_error(
+        c.create_key(
             Cred::Key(&new_key),
             &json!({ "actions": ["crowsnest:ListKeys"] }),
         )
-        .await;
-    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
 
     // Revoking: another tenant's key is not found and stays enabled; one's own key stops working.
     let (status, body) = c.revoke_key(Cred::Token(&token), &seed.b_all.id).await;
@@ -517,17 +527,17 @@ async fn native_api_endpoints_auth_and_openapi() {
     assert_eq!(b_list["keys"].as_array().unwrap().len(), 1, "{b_list}");
     assert_eq!(b_list["keys"][0]["access_key_id"], seed.b_all.id.as_str());
     assert_eq!(b_list["keys"][0]["enabled"], true);
-    let (status, body) = c.revoke_key(Cred::Nothing, &new_key.id).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    expect_error(
+        c.revoke_key(Cred::Nothing, &new_key.id).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
     );
     let (status, body) = c.revoke_key(Cred::Key(&new_key), &new_key.id).await;
     assert_eq!(status, 204, "{body}");
-    let (status, body) = c.list_keys(Cred::Key(&new_key)).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    expect_error(
+        c.list_keys(Cred::Key(&new_key)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
     );
     let (_, list) = c.list_keys(Cred::Token(&token)).await;
     assert_eq!(list["keys"][2]["enabled"], false, "{list}");
@@ -550,18 +560,17 @@ async fn native_api_endpoints_auth_and_openapi() {
         secret: reg["access_key_secret"].as_str().unwrap().to_owned(),
     };
     let agent_id = reg["agent_id"].as_str().unwrap().to_owned();
-    let (status, body) = c
-        .call(
+    expect_error(
+        c.call(
             Cred::Token(&token),
             "post",
             "/api/v1/agents",
             "/api/v1/agents",
             Some(&json!({ "host_uid": "" })),
         )
-        .await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_parameter")
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
     );
     let heartbeat = "/api/v1/agents/heartbeat";
     let (status, hb) = c
@@ -678,16 +687,18 @@ async fn native_api_endpoints_auth_and_openapi() {
         "tenant B sees none of A's agents"
     );
     let revoke_path = format!("/api/v1/agents/{agent_id}");
-    let (status, body) = c
-        .call(
+    expect_error(
+        c.call(
             Cred::Token(&b_token),
             "delete",
             "/api/v1/agents/{agent_id}",
             &revoke_path,
             None,
         )
-        .await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     let (status, _) = c
         .call(
             Cred::Token(&token),
@@ -724,10 +735,10 @@ async fn native_api_endpoints_auth_and_openapi() {
     assert_eq!(agents["agents"][0]["status"], "revoked");
 
     // The vulnerability database's status, against the archives' own record counts.
-    let (status, body) = c.database_status(Cred::Nothing).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    expect_error(
+        c.database_status(Cred::Nothing).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
     );
     let (status, db) = c.database_status(Cred::Key(&seed.a_all)).await;
     assert_eq!(status, 200, "{db}");
@@ -740,8 +751,11 @@ async fn native_api_endpoints_auth_and_openapi() {
         db["sources"][0]["source"], "all.zip",
         "no server paths: {db}"
     );
-    let (status, body) = c.database_status(Cred::Key(&seed.a_none)).await;
-    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    expect_error(
+        c.database_status(Cred::Key(&seed.a_none)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
 
     // Scan tasks: A's task read by its id with one queued job per digest; another tenant's
     // caller, an unknown id and an overlong id are refused; a cancel ends the task and its
@@ -780,19 +794,31 @@ async fn native_api_endpoints_auth_and_openapi() {
         .unwrap()
         .iter()
         .all(|j| j["state"] == "queued" && j["mode"] == "pull"));
-    let (status, body) = c.scan_task(Cred::Token(&b_token), "nt-1").await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
-    let (status, body) = c.scan_task(Cred::Key(&seed.a_all), "nope").await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
-    let (status, body) = c.scan_task(Cred::Token(&token), &"x".repeat(200)).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_parameter")
+    expect_error(
+        c.scan_task(Cred::Token(&b_token), "nt-1").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
     );
-    let (status, body) = c.scan_task(Cred::Key(&seed.a_none), "nt-1").await;
-    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
-    let (status, body) = c.cancel_scan_task(Cred::Token(&b_token), "nt-1").await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    expect_error(
+        c.scan_task(Cred::Key(&seed.a_all), "nope").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    expect_error(
+        c.scan_task(Cred::Token(&token), &"x".repeat(200)).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    );
+    expect_error(
+        c.scan_task(Cred::Key(&seed.a_none), "nt-1").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    expect_error(
+        c.cancel_scan_task(Cred::Token(&b_token), "nt-1").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     let (status, cancelled) = c.cancel_scan_task(Cred::Token(&token), "nt-1").await;
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["status"], "CANCELLED");
@@ -802,10 +828,10 @@ async fn native_api_endpoints_auth_and_openapi() {
         .unwrap()
         .iter()
         .all(|j| j["state"] == "cancelled"));
-    let (status, body) = c.cancel_scan_task(Cred::Token(&token), "nt-1").await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::CONFLICT, native::CODE_CONFLICT)
+    expect_error(
+        c.cancel_scan_task(Cred::Token(&token), "nt-1").await,
+        StatusCode::CONFLICT,
+        native::CODE_CONFLICT,
     );
 
     // VM images: an import answers at once with the image Creating, and ends Available with
@@ -922,16 +948,15 @@ async fn native_api_endpoints_auth_and_openapi() {
         .join(seed.a.0.to_string())
         .join(format!("{uploaded}.disk"));
     assert_eq!(std::fs::read(&kept).unwrap(), disk_bytes);
-    let (status, body) = c
-        .upload_vm(
+    expect_error(
+        c.upload_vm(
             Cred::Key(&seed.a_all),
             "name=signed&region_id=cn-hangzhou",
             head.clone(),
         )
-        .await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::UNAUTHORIZED, "unauthenticated")
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
     );
     let (status, body) = c
         .upload_vm(Cred::Token(&token), "region_id=cn-hangzhou", head)
@@ -995,13 +1020,15 @@ async fn native_api_endpoints_auth_and_openapi() {
         assert_eq!(status, 400, "{why}: {resp}");
         assert_eq!(code(&resp), native::CODE_INVALID_PARAMETER, "{why}");
     }
-    let (status, body) = c
-        .import_vm(
+    expect_error(
+        c.import_vm(
             Cred::Key(&seed.a_none),
             &json!({ "path": "gpt.raw", "name": "x", "region_id": "cn-hangzhou" }),
         )
-        .await;
-    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
     // Another tenant's image is not found, exactly as a missing one.
     for id in [uefi.as_str(), "m-nosuchimage"] {
         let (status, body) = c.get_vm(Cred::Token(&b_token), id).await;
@@ -1119,32 +1146,37 @@ async fn native_api_endpoints_auth_and_openapi() {
         json!([]),
         "but not whose instances"
     );
-    let (status, body) = c.add_instance(Cred::Token(&token), &broken, "i-a1").await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_parameter")
+    expect_error(
+        c.add_instance(Cred::Token(&token), &broken, "i-a1").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
     );
-    let (status, body) = c.add_instance(Cred::Token(&token), &uefi, "i-a/1").await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_parameter")
+    expect_error(
+        c.add_instance(Cred::Token(&token), &uefi, "i-a/1").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
     );
     let (status, body) = c
         .remove_instance(Cred::Token(&b_token), &uefi, "i-b0001")
         .await;
     assert_eq!(status, 204, "{body}");
-    let (status, body) = c
-        .remove_instance(Cred::Token(&b_token), &uefi, "i-b0001")
-        .await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    expect_error(
+        c.remove_instance(Cred::Token(&b_token), &uefi, "i-b0001")
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     let (_, owner_view) = c.get_vm(Cred::Token(&token), &uefi).await;
     assert_eq!(owner_view["Usage"], "none");
 
     // Unsharing: B no longer sees it.
     let (status, body) = c.unshare_vm(Cred::Token(&token), &uefi, "1002").await;
     assert_eq!(status, 204, "{body}");
-    let (status, body) = c.unshare_vm(Cred::Token(&token), &uefi, "1002").await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    expect_error(
+        c.unshare_vm(Cred::Token(&token), &uefi, "1002").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     assert!(!ecs_ids(&ecs_b(vec![("Status", "Available,CreateFailed")]).await).contains(&uefi));
 
     // Publishing: a community image, seen by B with IsPublic=true only.
@@ -1163,12 +1195,11 @@ async fn native_api_endpoints_auth_and_openapi() {
         !ecs_ids(&shared_only).contains(&uefi),
         "others without IsPublic means shared: {shared_only}"
     );
-    let (status, body) = c
-        .publish_vm(Cred::Token(&token), &broken, &json!({ "public": true }))
-        .await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_parameter")
+    expect_error(
+        c.publish_vm(Cred::Token(&token), &broken, &json!({ "public": true }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
     );
     let (status, body) = c
         .publish_vm(Cred::Token(&b_token), &uefi, &json!({ "public": false }))
@@ -1343,26 +1374,30 @@ async fn registries(
         (status, b_list["registries"].clone()),
         (StatusCode::OK, json!([]))
     );
-    let (status, body) = c
-        .call(
+    expect_error(
+        c.call(
             Cred::Token(b_token),
             "get",
             ONE,
             "/api/v1/registries/local",
             None,
         )
-        .await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
-    let (status, body) = c
-        .call(
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    expect_error(
+        c.call(
             Cred::Token(b_token),
             "post",
             SYNC,
             "/api/v1/registries/local/sync",
             None,
         )
-        .await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
 
     // A sync: the namespace filter keeps team/alpine only; a second one changes nothing.
     let (status, report) = c
@@ -1458,18 +1493,17 @@ async fn registries(
     let now = crowsnest_store::now_ms();
     assert!(next > now && next <= now + 86_400_000, "{scheduled}");
     assert_eq!(next % 86_400_000, 3 * 3_600_000, "03:00 UTC: {scheduled}");
-    let (status, body) = c
-        .call(
+    expect_error(
+        c.call(
             a,
             "patch",
             ONE,
             "/api/v1/registries/local",
             Some(&json!({ "schedule": "61 * * * *" })),
         )
-        .await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_parameter")
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
     );
     let (status, unscheduled) = c
         .call(
@@ -1488,12 +1522,11 @@ async fn registries(
         ),
         (Some(""), Some(0))
     );
-    let (status, body) = c
-        .call(a, "post", SYNC, "/api/v1/registries/local/sync", None)
-        .await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_GATEWAY, "sync_failed")
+    let body = expect_error(
+        c.call(a, "post", SYNC, "/api/v1/registries/local/sync", None)
+            .await,
+        StatusCode::BAD_GATEWAY,
+        "sync_failed",
     );
     assert!(
         body["message"]
@@ -1512,18 +1545,17 @@ async fn registries(
             .starts_with("authentication_failed"),
         "{got}"
     );
-    let (status, body) = c
-        .call(
+    expect_error(
+        c.call(
             a,
             "patch",
             ONE,
             "/api/v1/registries/local",
             Some(&json!({ "uid": "renamed" })),
         )
-        .await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_parameter")
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
     );
     let (status, _) = c
         .call(
@@ -1551,24 +1583,28 @@ async fn registries(
     assert_eq!(status, 200);
     assert_eq!(list["registries"].as_array().unwrap().len(), 1, "{list}");
     assert!(!list.to_string().contains(PASSWORD));
-    let (status, body) = c
-        .call(
+    expect_error(
+        c.call(
             Cred::Token(b_token),
             "delete",
             ONE,
             "/api/v1/registries/local",
             None,
         )
-        .await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     let (status, _) = c
         .call(a, "delete", ONE, "/api/v1/registries/local", None)
         .await;
     assert_eq!(status, 204);
-    let (status, body) = c
-        .call(a, "get", ONE, "/api/v1/registries/local", None)
-        .await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    expect_error(
+        c.call(a, "get", ONE, "/api/v1/registries/local", None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -134,6 +134,19 @@ async fn native(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// A native API action (`method path` with JSON `body`) that must answer `status`.
+async fn act(
+    server: &TestServer,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+    status: u16,
+) {
+    let (got, v) = native(server, token, method.clone(), path, Some(body)).await;
+    assert_eq!(got, status, "{method} {path}: {v}");
+}
+
 /// Imports `path` as `token`'s tenant and waits for the import to end.
 async fn import(
     server: &TestServer,
@@ -370,51 +383,41 @@ async fn describe_images_filters_over_imported_disks() {
         built.iter().position(|b| b.name == name).unwrap()
     };
     let shared = by_name(&mut built, "b-shared");
-    let (s, v) = native(
+    let path = format!("/api/v1/vm-images/{}/shares", built[shared].id);
+    act(
         &server,
         &tb,
         reqwest::Method::POST,
-        &format!("/api/v1/vm-images/{}/shares", built[shared].id),
-        Some(json!({ "account_id": "1001" })),
+        &path,
+        json!({ "account_id": "1001" }),
+        201,
     )
     .await;
-    assert_eq!(s, 201, "{v}");
     built[shared].shared_with_a = true;
     let community = by_name(&mut built, "b-community");
-    let (s, v) = native(
+    let path = format!("/api/v1/vm-images/{}/public", built[community].id);
+    act(
         &server,
         &tb,
         reqwest::Method::PUT,
-        &format!("/api/v1/vm-images/{}/public", built[community].id),
-        Some(json!({ "public": true })),
+        &path,
+        json!({ "public": true }),
+        200,
     )
     .await;
-    assert_eq!(s, 200, "{v}");
     built[community].public = true;
     for name in ["ubuntu-bios", "b-shared"] {
         let i = by_name(&mut built, name);
-        let (s, v) = native(
-            &server,
-            &ta,
-            reqwest::Method::POST,
-            &format!("/api/v1/vm-images/{}/instances", built[i].id),
-            Some(json!({ "instance_id": format!("i-a-{name}") })),
-        )
-        .await;
-        assert_eq!(s, 201, "{v}");
+        let path = format!("/api/v1/vm-images/{}/instances", built[i].id);
+        let body = json!({ "instance_id": format!("i-a-{name}") });
+        act(&server, &ta, reqwest::Method::POST, &path, body, 201).await;
         built[i].used_by_a = true;
     }
     // B's instance of its own private image must not make A see it.
     let private = by_name(&mut built, "b-private");
-    let (s, _) = native(
-        &server,
-        &tb,
-        reqwest::Method::POST,
-        &format!("/api/v1/vm-images/{}/instances", built[private].id),
-        Some(json!({ "instance_id": "i-b-private" })),
-    )
-    .await;
-    assert_eq!(s, 201);
+    let path = format!("/api/v1/vm-images/{}/instances", built[private].id);
+    let body = json!({ "instance_id": "i-b-private" });
+    act(&server, &tb, reqwest::Method::POST, &path, body, 201).await;
 
     // Newest first: the imports ran one after another.
     let order: Vec<String> = built.iter().rev().map(|b| b.id.clone()).collect();
