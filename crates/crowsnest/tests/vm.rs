@@ -660,3 +660,72 @@ fn vm_scan_runs_the_risk_analyzers_scanners_selects() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("error: InvalidParameter"), "{stderr}");
 }
+
+/// The binary reads an XFS root too: `vm inspect` and `vm scan` on a GPT qcow2 whose root
+/// partition mkfs.xfs populated from the debootstrap tree (no root privileges).
+#[test]
+fn vm_inspect_and_scan_read_an_xfs_root() {
+    if !disk::require_disk_tools()
+        || !crowsnest_testkit::require_tool("mkfs.xfs")
+        || crowsnest_testkit::debian_rootfs().is_none()
+    {
+        return;
+    }
+    let root = crowsnest_testkit::debian_rootfs().unwrap();
+    let dir = disk::scratch("cli-vm-xfs");
+    let xfs = dir.join("root.xfs");
+    let (body, _) = disk::xfs_protofile(&[&root]);
+    disk::mkfs_xfs(&body, &xfs, 600, &[]);
+    let raw = dir.join("gpt.raw");
+    disk::partitioned(&xfs, disk::Table::GptWithEsp, &raw);
+    let _ = std::fs::remove_file(&xfs);
+    let qcow = dir.join("debian-xfs.qcow2");
+    disk::qcow2(&raw, &qcow);
+    let _ = std::fs::remove_file(&raw);
+    let data = tempfile::tempdir().unwrap();
+
+    let out = crowsnest(data.path(), &["vm", "inspect", qcow.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["os"]["id"], "debian");
+    assert_eq!(found["root_partition"], 2);
+    assert_eq!(found["boot_mode"], "UEFI");
+    assert!(
+        found["filesystems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["partition"] == 2 && f["kind"] == "xfs"),
+        "{}",
+        found["filesystems"]
+    );
+
+    let out = crowsnest(
+        data.path(),
+        &[
+            "vm",
+            "scan",
+            qcow.to_str().unwrap(),
+            "--skip-db",
+            "-f",
+            "json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packages = report["inventory"]["packages"].as_array().unwrap();
+    assert!(
+        packages.iter().any(|p| p["name"] == "dpkg"),
+        "{} packages",
+        packages.len()
+    );
+    assert_eq!(report["inventory"]["distro"]["id"], "debian");
+}
