@@ -830,6 +830,7 @@ impl Store {
     }
 
     /// The children of the given multi-arch index images, each with its latest scan.
+    /// Remembered per store generation like list pages (`cached_list`).
     pub fn image_children(&self, index_rows: &[i64]) -> Result<Vec<ImageChild>, StoreError> {
         if index_rows.is_empty() {
             return Ok(Vec::new());
@@ -843,7 +844,10 @@ impl Store {
             placeholders.join(", ")
         );
         let params: Vec<Value> = index_rows.iter().map(|r| Value::Int(*r)).collect();
-        self.read(|tx| {
+        // Remembered like the page they belong to: the same page asks for the same children
+        // until the inventory changes.
+        let page_key = format!("children:{index_rows:?}");
+        self.cached_list(&page_key, Vec::len, |tx, _generation| {
             tx.query(&sql, &params)?
                 .iter()
                 .map(|row| {

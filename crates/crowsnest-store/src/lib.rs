@@ -60,6 +60,7 @@ pub mod filter;
 pub mod hosts;
 pub mod inventory;
 mod list_cache;
+mod nonce_claims;
 pub mod overview;
 pub mod registries;
 pub mod scan_jobs;
@@ -123,6 +124,10 @@ pub enum StoreError {
     /// No pooled SQLite connection became free in time.
     #[error("sqlite pool: {0}")]
     Busy(String),
+    /// A write batched with other callers' (signature nonces) failed; the text is the error
+    /// the batch met.
+    #[error("batched write: {0}")]
+    Batch(String),
     /// A value could not be bound to a statement parameter (a bug in a query, not bad input).
     #[error("binding a parameter: {0}")]
     Bind(String),
@@ -196,6 +201,8 @@ pub struct Store {
     db: Pool,
     /// Totals and page positions of list queries (see `list_cache`).
     lists: std::sync::Arc<list_cache::ListCache>,
+    /// Signature nonces waiting to be written together (see `nonce_claims`).
+    nonces: std::sync::Arc<nonce_claims::NonceClaims>,
 }
 
 impl Store {
@@ -227,6 +234,7 @@ impl Store {
         let store = Store {
             db: Pool::Postgres(PgPool::open(url, max_connections)?),
             lists: Default::default(),
+            nonces: Default::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -246,6 +254,7 @@ impl Store {
         let store = Store {
             db: Pool::Sqlite(SqlitePool::open(path)?),
             lists: Default::default(),
+            nonces: Default::default(),
         };
         store.migrate()?;
         Ok(store)

@@ -3,7 +3,6 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::sql::Value;
 use crate::{now_ms, Store, StoreError};
 
 /// The numeric id of a tenant. Every tenant-scoped query takes one.
@@ -270,29 +269,6 @@ impl Store {
                 return Ok(None);
             };
             Ok(Some((TenantId(row.int(0)?), split_actions(&row.text(1)?))))
-        })
-    }
-
-    /// Remembers a signature nonce until `expires_ms`. Returns false when the nonce was already
-    /// used by this key inside its window, which means the request is a replay.
-    pub fn claim_nonce(
-        &self,
-        access_key_id: &str,
-        nonce: &str,
-        now_ms: i64,
-        expires_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.write(|tx| {
-            tx.execute(
-                "DELETE FROM request_nonces WHERE expires_ms < $1",
-                &[now_ms.into()],
-            )?;
-            let inserted = tx.execute(
-                "INSERT INTO request_nonces (access_key_id, nonce, expires_ms) VALUES ($1, $2, $3) \
-                 ON CONFLICT (access_key_id, nonce) DO NOTHING",
-                &[access_key_id.into(), nonce.into(), Value::Int(expires_ms)],
-            )?;
-            Ok(inserted == 1)
         })
     }
 }

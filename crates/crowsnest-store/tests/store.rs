@@ -540,6 +540,42 @@ fn concurrent_writers_all_land_and_nonces_stay_single_use(db: &TestDb) {
     assert_eq!(image_rows.len(), 20);
 }
 
+/// Concurrent nonce claims share transactions (nonce_claims.rs). Through two handles on one
+/// database (two servers), 16 threads race for the same 50 nonces, many of them inside one
+/// batch, and each also claims one of its own: every shared nonce is won exactly once, and
+/// every thread's own nonce is new.
+fn batched_nonce_claims_stay_single_use(db: &TestDb) {
+    let handles = [db.open(), db.open()];
+    let threads: Vec<_> = (0..16usize)
+        .map(|t| {
+            let store = handles[t % 2].clone();
+            std::thread::spawn(move || {
+                let own = store
+                    .claim_nonce("AK-batch", &format!("own-{t}"), 0, 1_000)
+                    .unwrap();
+                let won = (0..50)
+                    .filter(|n| {
+                        store
+                            .claim_nonce("AK-batch", &format!("shared-{n}"), 0, 1_000)
+                            .unwrap()
+                    })
+                    .count();
+                (own, won)
+            })
+        })
+        .collect();
+    let results: Vec<(bool, usize)> = threads.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(results.iter().all(|(own, _)| *own), "{results:?}");
+    assert_eq!(results.iter().map(|(_, won)| won).sum::<usize>(), 50);
+    // A replay after the race is still refused, through either handle.
+    assert!(!handles[1]
+        .claim_nonce("AK-batch", "shared-7", 0, 1_000)
+        .unwrap());
+    assert!(!handles[0]
+        .claim_nonce("AK-batch", "own-3", 0, 1_000)
+        .unwrap());
+}
+
 fn seed_deals_images_to_tenants_and_filters_agree(db: &TestDb) {
     let store = db.open();
     let report = store
@@ -854,6 +890,7 @@ on_both_engines!(
     filters_on_numbers_sets_and_negation,
     duplicates_are_unique_violations_and_roll_back,
     concurrent_writers_all_land_and_nonces_stay_single_use,
+    batched_nonce_claims_stay_single_use,
     cached_pages_equal_uncached_slices_and_writes_are_seen,
     seeded_local_images_page_like_uncached_slices,
 );
