@@ -793,23 +793,39 @@ impl Store {
 
     /// Runs `compute` (given the transaction and its store generation) in one read
     /// transaction, unless the page under `page_key` is remembered at that generation; a
-    /// computed page is remembered, weighed by `rows` (list_cache.rs).
+    /// computed page is remembered, weighed by `rows` (list_cache.rs). When another request
+    /// is computing the same page, this one waits for it (outside any transaction, so it holds
+    /// no pooled connection) and reads the page it remembered.
     pub(crate) fn cached_list<P: Clone + Send + Sync + 'static>(
         &self,
         page_key: &str,
         rows: fn(&P) -> usize,
         compute: impl FnOnce(&mut Tx<'_>, i64) -> Result<P, StoreError>,
     ) -> Result<P, StoreError> {
-        self.read(|tx| {
-            let generation = generation(tx)?;
-            if let Some(page) = self.lists.page::<P>(generation, page_key) {
-                return Ok(page);
+        let mut compute = Some(compute);
+        loop {
+            let answer = self.read(|tx| {
+                let generation = generation(tx)?;
+                if let Some(page) = self.lists.page::<P>(generation, page_key) {
+                    return Ok(Ok(page));
+                }
+                let Some(_flight) = self.lists.lead(generation, page_key) else {
+                    return Ok(Err(generation));
+                };
+                // Only a leader computes, and a leader returns, so this runs at most once.
+                let Some(compute) = compute.take() else {
+                    return Err(StoreError::Corrupt("a list page was computed twice".into()));
+                };
+                let page = compute(tx, generation)?;
+                self.lists
+                    .put_page(generation, page_key, page.clone(), rows(&page));
+                Ok(Ok(page))
+            })?;
+            match answer {
+                Ok(page) => return Ok(page),
+                Err(generation) => self.lists.wait_for(generation, page_key),
             }
-            let page = compute(tx, generation)?;
-            self.lists
-                .put_page(generation, page_key, page.clone(), rows(&page));
-            Ok(page)
-        })
+        }
     }
 
     /// The count `count_sql` returns, remembered under `count_key` at `generation`.

@@ -19,8 +19,9 @@
 //! offset `o` then starts from the nearest remembered `p <= o` and skips only `o - p` rows.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 /// How many totals are kept before the map is emptied (bounds memory, not correctness).
 const MAX_TOTALS: usize = 4096;
@@ -54,7 +55,36 @@ struct State {
 #[derive(Default)]
 pub(crate) struct ListCache {
     state: Mutex<State>,
+    /// Pages being computed now, by generation and key: one request computes a missing page
+    /// while the others asking for it wait and then read it from the cache. Without this, 64
+    /// clients asking for a page whose count takes seconds each ran the same count.
+    flights: Mutex<HashSet<(i64, String)>>,
+    /// Signalled when a flight lands (its page remembered, or its computation failed).
+    landed: Condvar,
 }
+
+/// The right to compute one page; dropping it lets the requests waiting for that page go on.
+pub(crate) struct Flight<'a> {
+    cache: &'a ListCache,
+    generation: i64,
+    key: String,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut flights = self
+            .cache
+            .flights
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        flights.remove(&(self.generation, std::mem::take(&mut self.key)));
+        self.cache.landed.notify_all();
+    }
+}
+
+/// How long a request waits for another's computation of its page before looking again (and,
+/// if that one still runs, waiting again): only a bound on one wait, not on the request.
+const FLIGHT_WAIT: Duration = Duration::from_secs(1);
 
 impl ListCache {
     /// Runs `f` on the state when `generation` is current, first emptying the state when
@@ -127,6 +157,28 @@ impl ListCache {
 }
 
 impl ListCache {
+    /// The right to compute the page under `key` at `generation`, or None when another request
+    /// is computing it (then [`ListCache::wait_for`] it and look in the cache again).
+    pub(crate) fn lead(&self, generation: i64, key: &str) -> Option<Flight<'_>> {
+        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        flights
+            .insert((generation, key.to_owned()))
+            .then(|| Flight {
+                cache: self,
+                generation,
+                key: key.to_owned(),
+            })
+    }
+
+    /// Waits until the computation of `key` at `generation` lands, or [`FLIGHT_WAIT`].
+    pub(crate) fn wait_for(&self, generation: i64, key: &str) {
+        let flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        let wanted = (generation, key.to_owned());
+        let _ = self
+            .landed
+            .wait_timeout_while(flights, FLIGHT_WAIT, |f| f.contains(&wanted));
+    }
+
     /// The page remembered under `key` at `generation`, if it is a `T`.
     pub(crate) fn page<T: Clone + 'static>(&self, generation: i64, key: &str) -> Option<T> {
         self.at(generation, |s| {
@@ -165,6 +217,32 @@ mod tests {
 
     fn key(id: i64) -> PageKey {
         PageKey { id, scan_ms: 0 }
+    }
+
+    #[test]
+    fn one_request_computes_a_page_the_others_wait_for() {
+        let cache = Arc::new(ListCache::default());
+        let flight = cache.lead(4, "q").expect("first request leads");
+        assert!(cache.lead(4, "q").is_none(), "a second request waits");
+        assert!(
+            cache.lead(5, "q").is_some(),
+            "another generation is another page"
+        );
+        let waiter = {
+            let cache = cache.clone();
+            std::thread::spawn(move || {
+                cache.wait_for(4, "q");
+                cache.page::<u32>(4, "q")
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        cache.put_page(4, "q", 7u32, 1);
+        drop(flight);
+        assert_eq!(waiter.join().unwrap(), Some(7));
+        assert!(
+            cache.lead(4, "q").is_some(),
+            "a landed flight can be led again"
+        );
     }
 
     #[test]
