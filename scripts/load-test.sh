@@ -26,6 +26,7 @@
 # file is reused without seeding), SIGNED (Alibaba requests to pre-sign, 300000), WARMUP (a
 # mixed run before each measured one, discarded: 10s; 0 skips it; the first request of each
 # Huawei query is timed alone before it, to show the cold cost the list cache then saves).
+# Each run also prints the server's CPU time per request.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -103,11 +104,23 @@ done
 curl -fsS -H "X-Auth-Token: $token" "$url/v5/$project/image/registries/images?limit=1" | head -c 300
 echo
 
+# The server's CPU time so far, in clock ticks (utime + stime of /proc/PID/stat).
+server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+
 run_wrk() { # NAME LUA [QUERY]
-    CROWSNEST_TOKEN="$token" CROWSNEST_PROJECT="$project" CROWSNEST_QUERY="${3:-}" \
+    local before out requests
+    before="$(server_ticks)"
+    out="$(CROWSNEST_TOKEN="$token" CROWSNEST_PROJECT="$project" CROWSNEST_QUERY="${3:-}" \
         CROWSNEST_SIGNED="$data/.signed" CROWSNEST_THREADS="$threads" \
-        wrk -t"$threads" -c"$connections" -d"${4:-$duration}" --latency -s "$2" "$url" \
-        | grep -E 'requests/s|p99|non-2xx'
+        wrk -t"$threads" -c"$connections" -d"${4:-$duration}" --latency -s "$2" "$url")"
+    grep -E 'requests/s|p99|non-2xx' <<<"$out"
+    # Server CPU per request: unlike requests/s it hardly moves when other work shares the
+    # cores, so runs on a busy machine can still be compared.
+    requests="$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$out")"
+    if [ -n "$requests" ] && [ "$requests" -gt 0 ]; then
+        awk -v t="$(( $(server_ticks) - before ))" -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+            'BEGIN { printf "server CPU: %.3f ms per request\n", t * 1000 / hz / n }'
+    fi
 }
 
 echo "machine load before the runs: $(uptime)"

@@ -19,6 +19,12 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
+/// mimalloc instead of glibc's malloc: under `serve`'s many blocking threads, glibc's arenas
+/// spent a third of a list request's CPU in `malloc_consolidate` and `_int_malloc` (perf
+/// profile of DescribeImageInstances at 64 connections; figures in the README's load test).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
