@@ -30,6 +30,7 @@ pub mod form;
 pub mod huawei;
 pub mod keys;
 pub mod native;
+mod reply;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

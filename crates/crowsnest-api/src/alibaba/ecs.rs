@@ -11,6 +11,7 @@ use super::params::Params;
 use crate::auth::Caller;
 use crate::error::{ApiError, Dialect};
 use crate::form::Pairs;
+use crate::reply::JsonObject;
 use crate::AppState;
 
 /// The RAM action of DescribeImages.
@@ -280,7 +281,7 @@ pub(crate) fn describe_images(
     state: &AppState,
     caller: &Caller,
     p: &Params<'_>,
-) -> Result<Value, ApiError> {
+) -> Result<JsonObject, ApiError> {
     let pairs = p.pairs();
     let region_id = p
         .text_max("RegionId", 64)
@@ -433,7 +434,8 @@ pub(crate) fn describe_images(
         "TotalCount": page.total,
         "RegionId": region_id,
         "Images": {"Image": images},
-    }))
+    })
+    .into())
 }
 
 #[cfg(test)]

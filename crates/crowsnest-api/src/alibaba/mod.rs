@@ -16,11 +16,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::auth::{alibaba as signature, Caller};
 use crate::error::{alibaba_request_id, ApiError, Dialect};
 use crate::form::Pairs;
+use crate::reply::JsonObject;
 use crate::AppState;
 use params::Params;
 
@@ -37,7 +38,7 @@ pub(crate) struct Operation {
     /// Requests the product exempts from RAM checks (ECS DescribeImages of public images).
     pub ram_exempt: fn(&Pairs) -> bool,
     /// The operation: validate, call the store, build the response body (without RequestId).
-    pub run: fn(&AppState, &Caller, &Params<'_>) -> Result<Value, ApiError>,
+    pub run: fn(&AppState, &Caller, &Params<'_>) -> Result<JsonObject, ApiError>,
 }
 
 fn never_exempt(_: &Pairs) -> bool {
@@ -118,11 +119,8 @@ pub(crate) async fn rpc(
     })
     .await;
     match outcome {
-        Ok(mut body) => {
-            if let Some(map) = body.as_object_mut() {
-                map.insert("RequestId".into(), json!(request_id));
-            }
-            let mut response = axum::Json(body).into_response();
+        Ok(body) => {
+            let mut response = body.with_first("RequestId", &request_id).into_response();
             if let Ok(v) = request_id.parse() {
                 response.headers_mut().insert("x-acs-request-id", v);
             }
@@ -141,7 +139,7 @@ fn handle(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Value, ApiError> {
+) -> Result<JsonObject, ApiError> {
     let malformed = |_| {
         err(
             StatusCode::BAD_REQUEST,

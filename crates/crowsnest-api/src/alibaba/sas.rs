@@ -9,7 +9,9 @@ use crowsnest_store::{Field, Filter, PlacementOrder, PlacementQuery, PlacementRo
 use super::params::{invalid, Params};
 use crate::auth::Caller;
 use crate::error::{ApiError, Dialect};
+use crate::reply::JsonObject;
 use crate::AppState;
+use serde::Serialize;
 
 /// The RAM action of DescribeImageInstances.
 pub const ACTION_DESCRIBE_IMAGE_INSTANCES: &str = "yundun-sas:DescribeImageInstances";
@@ -279,51 +281,109 @@ fn sca_status(scan: &ScanSummary) -> String {
     }
 }
 
-fn instance_json(row: &PlacementRow) -> Value {
+/// One element of `ImageInstanceList`, borrowed from its placement row and written straight
+/// into the answer (reply.rs).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImageInstance<'a> {
+    status: &'a str,
+    digest: &'a str,
+    registry_type: &'a str,
+    tag: &'a str,
+    #[serde(serialize_with = "as_text")]
+    image_update: i64,
+    repo_type: &'a str,
+    /// The document gives the unit as MB.
+    #[serde(serialize_with = "as_text")]
+    image_size: i64,
+    hc_status: &'static str,
+    vul_count: i64,
+    image_id: &'a str,
+    endpoints: &'a str,
+    risk_status: &'static str,
+    #[serde(serialize_with = "as_text")]
+    image_create: i64,
+    vul_status: &'static str,
+    alarm_status: &'static str,
+    sca_progress: i64,
+    instance_id: &'a str,
+    region_id: &'a str,
+    uuid: &'a str,
+    repo_id: &'a str,
+    hc_count: i64,
+    repo_name: &'a str,
+    alarm_count: i64,
+    repo_namespace: &'a str,
+    deployed: i64,
+    source_biz_tag: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sca_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sca_result: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_scan_time: Option<i64>,
+}
+
+/// The document types these numbers as strings.
+fn as_text<S: serde::Serializer>(n: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(n)
+}
+
+fn instance(row: &PlacementRow) -> ImageInstance<'_> {
     let counts = row.scan.as_ref();
     let vul = counts.map_or(0, |s| s.vul_count);
     let hc = counts.map_or(0, |s| s.baseline_count);
     let alarm = counts.map_or(0, |s| s.alarm_count);
     let malicious = counts.map_or(0, |s| s.malicious_count);
-    let mut v = json!({
-        "Status": row.status,
-        "Digest": strip_sha(&row.digest),
-        "RegistryType": row.registry_type,
-        "Tag": row.tag,
-        "ImageUpdate": row.updated_ms.to_string(),
-        "RepoType": row.repo_type,
-        // The document gives the unit as MB.
-        "ImageSize": (row.size_bytes / (1024 * 1024)).to_string(),
-        "HcStatus": yes_no_text(hc > 0),
-        "VulCount": vul,
-        "ImageId": strip_sha(&row.config_digest),
-        "Endpoints": row.endpoints,
-        "RiskStatus": yes_no_text(vul > 0 || hc > 0 || alarm > 0 || malicious > 0),
-        "ImageCreate": row.created_ms.to_string(),
-        "VulStatus": yes_no_text(vul > 0),
-        "AlarmStatus": yes_no_text(alarm > 0),
-        "ScaProgress": counts.map_or(0, |s| s.progress),
-        "InstanceId": row.instance_id,
-        "RegionId": row.region_id,
-        "Uuid": row.uuid,
-        "RepoId": row.repo_uid,
-        "HcCount": hc,
-        "RepoName": row.repo_name,
-        "AlarmCount": alarm,
-        "RepoNamespace": row.namespace,
-        "Deployed": i64::from(row.deployed),
-        "SourceBizTag": row.source_biz_tag,
-    });
-    if let (Some(scan), Some(map)) = (counts, v.as_object_mut()) {
-        map.insert("ScaStatus".into(), json!(sca_status(scan)));
-        if scan.state == "failed" && !scan.failure_code.is_empty() {
-            map.insert("ScaResult".into(), json!(scan.failure_code));
-        }
-        if let Some(ms) = scan.finished_ms {
-            map.insert("LastScanTime".into(), json!(ms));
-        }
+    ImageInstance {
+        status: &row.status,
+        digest: strip_sha(&row.digest),
+        registry_type: &row.registry_type,
+        tag: &row.tag,
+        image_update: row.updated_ms,
+        repo_type: &row.repo_type,
+        image_size: row.size_bytes / (1024 * 1024),
+        hc_status: yes_no_text(hc > 0),
+        vul_count: vul,
+        image_id: strip_sha(&row.config_digest),
+        endpoints: &row.endpoints,
+        risk_status: yes_no_text(vul > 0 || hc > 0 || alarm > 0 || malicious > 0),
+        image_create: row.created_ms,
+        vul_status: yes_no_text(vul > 0),
+        alarm_status: yes_no_text(alarm > 0),
+        sca_progress: counts.map_or(0, |s| s.progress),
+        instance_id: &row.instance_id,
+        region_id: &row.region_id,
+        uuid: &row.uuid,
+        repo_id: &row.repo_uid,
+        hc_count: hc,
+        repo_name: &row.repo_name,
+        alarm_count: alarm,
+        repo_namespace: &row.namespace,
+        deployed: i64::from(row.deployed),
+        source_biz_tag: &row.source_biz_tag,
+        sca_status: counts.map(sca_status),
+        sca_result: counts
+            .filter(|scan| scan.state == "failed" && !scan.failure_code.is_empty())
+            .map(|scan| scan.failure_code.as_str()),
+        last_scan_time: counts.and_then(|scan| scan.finished_ms),
     }
-    v
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PageInfo {
+    current_page: i64,
+    page_size: i64,
+    total_count: i64,
+    count: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImageInstances<'a> {
+    page_info: PageInfo,
+    image_instance_list: Vec<ImageInstance<'a>>,
 }
 
 /// DescribeImageInstances: one page of the caller's image instances matching the criteria.
@@ -331,7 +391,7 @@ pub(crate) fn describe_image_instances(
     state: &AppState,
     caller: &Caller,
     p: &Params<'_>,
-) -> Result<Value, ApiError> {
+) -> Result<JsonObject, ApiError> {
     let page_size = p.int("PageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)?;
     let current_page = p.int("CurrentPage", 1, 1, MAX_CURRENT_PAGE)?;
     let mut filter = criteria_filter(p.text("Criteria"), p.text("LogicalExp"))?;
@@ -356,16 +416,19 @@ pub(crate) fn describe_image_instances(
             },
         )
         .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
-    let list: Vec<Value> = page.rows.iter().map(instance_json).collect();
-    Ok(json!({
-        "PageInfo": {
-            "CurrentPage": current_page,
-            "PageSize": page_size,
-            "TotalCount": page.total,
-            "Count": list.len(),
+    let list: Vec<ImageInstance<'_>> = page.rows.iter().map(instance).collect();
+    JsonObject::of(
+        Dialect::Alibaba,
+        &ImageInstances {
+            page_info: PageInfo {
+                current_page,
+                page_size,
+                total_count: page.total,
+                count: list.len(),
+            },
+            image_instance_list: list,
         },
-        "ImageInstanceList": list,
-    }))
+    )
 }
 
 /// DescribeImageCriteria: the search conditions DescribeImageInstances accepts, optionally only
@@ -374,7 +437,7 @@ pub(crate) fn describe_image_criteria(
     _state: &AppState,
     _caller: &Caller,
     p: &Params<'_>,
-) -> Result<Value, ApiError> {
+) -> Result<JsonObject, ApiError> {
     let needle = p.text_max("Value", 128)?.map(str::to_ascii_lowercase);
     let list: Vec<Value> = CRITERIA
         .iter()
@@ -393,7 +456,7 @@ pub(crate) fn describe_image_criteria(
             json!({"Name": name, "Type": kind, "Values": values})
         })
         .collect();
-    Ok(json!({ "CriteriaList": list }))
+    Ok(json!({ "CriteriaList": list }).into())
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use super::params::{invalid, Params};
 use super::sas::{normalise_digest, REGISTRY_TYPES};
 use crate::auth::Caller;
 use crate::error::{ApiError, Dialect};
+use crate::reply::JsonObject;
 use crate::AppState;
 
 /// The RAM action of PublicCreateImageScanTask.
@@ -188,7 +189,7 @@ pub(crate) fn pre_check(
     state: &AppState,
     caller: &Caller,
     p: &Params<'_>,
-) -> Result<Value, ApiError> {
+) -> Result<JsonObject, ApiError> {
     let sel = selection(p)?;
     let cap = state.settings.scan_quota.max_images_per_task;
     let cov = coverage(state, caller, &sel.filter, cap)?;
@@ -197,7 +198,8 @@ pub(crate) fn pre_check(
             "ScanImageCount": cov.instances,
             "NeedAuthCount": cov.images,
         }
-    }))
+    })
+    .into())
 }
 
 /// A task [`create_task`] stored, and whether the tenant may create another.
@@ -274,7 +276,11 @@ pub fn create_task(
 }
 
 /// PublicCreateImageScanTask: stores a scan task over the selection.
-pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Result<Value, ApiError> {
+pub(crate) fn create(
+    state: &AppState,
+    caller: &Caller,
+    p: &Params<'_>,
+) -> Result<JsonObject, ApiError> {
     let sel = selection(p)?;
     let CreatedTask { task, can_create } = create_task(state, caller, &sel.filter, sel.json)?;
     let mut data = json!({
@@ -294,5 +300,5 @@ pub(crate) fn create(state: &AppState, caller: &Caller, p: &Params<'_>) -> Resul
             map.insert("Result".into(), json!(task.result));
         }
     }
-    Ok(json!({ "Data": data }))
+    Ok(json!({ "Data": data }).into())
 }

@@ -10,6 +10,7 @@ use crowsnest_store::{LocalImageQuery, LocalImageRow};
 use super::query::{invalid, Query};
 use crate::auth::Caller;
 use crate::error::{ApiError, Dialect};
+use crate::reply::JsonObject;
 use crate::AppState;
 
 fn name_char(c: char) -> bool {
@@ -149,12 +150,16 @@ pub fn local_image_query(q: &Query<'_>) -> Result<LocalImageQuery, ApiError> {
 }
 
 /// ListLocalImages.
-pub(crate) fn list(state: &AppState, caller: &Caller, q: &Query<'_>) -> Result<Value, ApiError> {
+pub(crate) fn list(
+    state: &AppState,
+    caller: &Caller,
+    q: &Query<'_>,
+) -> Result<JsonObject, ApiError> {
     let query = local_image_query(q)?;
     let page = state
         .store
         .local_images(caller.tenant, &query)
         .map_err(|e| ApiError::internal(Dialect::Huawei, e))?;
     let list: Vec<Value> = page.rows.iter().map(row_json).collect();
-    Ok(json!({ "total_num": page.total, "data_list": list }))
+    Ok(json!({ "total_num": page.total, "data_list": list }).into())
 }

@@ -8,11 +8,11 @@ pub mod local_images;
 pub mod query;
 pub mod registry_images;
 
+use crate::reply::JsonObject;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 
 use crate::auth::{huawei as signature, Caller};
 use crate::error::{huawei_request_id, ApiError, Dialect};
@@ -39,7 +39,7 @@ pub(crate) struct Operation {
     /// The policy action checked against the caller's policy.
     pub action: &'static str,
     /// The operation: validate, call the store, build the response body.
-    pub run: fn(&AppState, &Caller, &Query<'_>) -> Result<Value, ApiError>,
+    pub run: fn(&AppState, &Caller, &Query<'_>) -> Result<JsonObject, ApiError>,
 }
 
 fn forbidden(message: &str) -> ApiError {
@@ -108,7 +108,7 @@ async fn dispatch(
     .await;
     match outcome {
         Ok(body) => {
-            let mut response = axum::Json(body).into_response();
+            let mut response = body.into_response();
             if let Ok(v) = request_id.parse() {
                 response.headers_mut().insert("x-request-id", v);
             }

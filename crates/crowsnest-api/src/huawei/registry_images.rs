@@ -3,15 +3,15 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Map, Value};
-
 use crowsnest_store::inventory::ScanSummary;
 use crowsnest_store::{Field, Filter, PlacementOrder, PlacementQuery, PlacementRow};
 
 use super::query::Query;
 use crate::auth::Caller;
 use crate::error::{ApiError, Dialect};
+use crate::reply::JsonObject;
 use crate::AppState;
+use serde::Serialize;
 
 /// The documented `image_type` values.
 pub const IMAGE_TYPES: &[&str] = &[
@@ -121,60 +121,143 @@ fn counts(scan: Option<&ScanSummary>) -> (i64, i64, i64) {
     })
 }
 
-fn row_json(row: &PlacementRow, children: &[Value]) -> Value {
+/// One element of `data_list`, borrowed from its placement row and written straight into the
+/// answer (reply.rs). Optional members are left out when absent, as before.
+#[derive(Serialize)]
+struct RegistryImage<'a> {
+    id: i64,
+    namespace: &'a str,
+    image_name: &'a str,
+    image_id: &'a str,
+    image_digest: &'a str,
+    image_version: &'a str,
+    image_type: &'a str,
+    registry_id: &'a str,
+    registry_name: &'a str,
+    registry_type: &'a str,
+    latest_version: bool,
+    scan_status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scan_failed_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scan_failed_desc: Option<&'static str>,
+    image_size: i64,
+    latest_update_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latest_scan_time: Option<i64>,
+    latest_sync_time: i64,
+    vul_num: i64,
+    unsafe_setting_num: i64,
+    malicious_file_num: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared_status: Option<&'a str>,
+    scannable: bool,
+    is_multiple_arch: bool,
+    instance_name: &'a str,
+    instance_id: &'a str,
+    instance_url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    severity_level: Option<&'a str>,
+    /// Only for multi-arch images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    association_images: Option<Vec<ArchImage<'a>>>,
+}
+
+/// One architecture's image of a multi-arch image (`association_images`).
+#[derive(Serialize)]
+struct ArchImage<'a> {
+    id: i64,
+    image_id: &'a str,
+    image_name: &'a str,
+    image_version: &'a str,
+    image_type: &'a str,
+    namespace: &'a str,
+    image_digest: &'a str,
+    scan_status: &'static str,
+    vul_num: i64,
+    unsafe_setting_num: i64,
+    malicious_file_num: i64,
+}
+
+#[derive(Serialize)]
+struct RegistryImages<'a> {
+    total_num: i64,
+    data_list: Vec<RegistryImage<'a>>,
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn registry_image<'a>(
+    row: &'a PlacementRow,
+    children: Option<&Vec<&'a crowsnest_store::ImageChild>>,
+) -> RegistryImage<'a> {
     let scan = row.scan.as_ref();
     let (vul, unsafe_settings, malicious) = counts(scan);
-    let mut m = Map::new();
-    let mut put = |k: &str, v: Value| {
-        m.insert(k.to_owned(), v);
-    };
-    put("id", json!(row.id));
-    put("namespace", json!(row.namespace));
-    put("image_name", json!(row.repo_name));
-    put("image_id", json!(strip_sha(&row.config_digest)));
-    put("image_digest", json!(row.digest));
-    put("image_version", json!(row.tag));
-    put("image_type", json!(row.image_type));
-    put("registry_id", json!(row.registry_uid));
-    put("registry_name", json!(row.registry_name));
-    put("registry_type", json!(row.registry_type));
-    put("latest_version", json!(row.latest_version));
-    put("scan_status", json!(scan_status(scan)));
-    if let Some(s) = scan.filter(|s| s.state == "failed" && !s.failure_code.is_empty()) {
-        let desc = FAILURES
-            .iter()
-            .find(|(c, _)| *c == s.failure_code)
-            .map_or("Unknown error.", |(_, d)| d);
-        put("scan_failed_code", json!(s.failure_code));
-        put("scan_failed_desc", json!(desc));
+    let failed = scan.filter(|s| s.state == "failed" && !s.failure_code.is_empty());
+    RegistryImage {
+        id: row.id,
+        namespace: &row.namespace,
+        image_name: &row.repo_name,
+        image_id: strip_sha(&row.config_digest),
+        image_digest: &row.digest,
+        image_version: &row.tag,
+        image_type: &row.image_type,
+        registry_id: &row.registry_uid,
+        registry_name: &row.registry_name,
+        registry_type: &row.registry_type,
+        latest_version: row.latest_version,
+        scan_status: scan_status(scan),
+        scan_failed_code: failed.map(|s| s.failure_code.as_str()),
+        scan_failed_desc: failed.map(|s| {
+            FAILURES
+                .iter()
+                .find(|(c, _)| *c == s.failure_code)
+                .map_or("Unknown error.", |(_, d)| d)
+        }),
+        image_size: row.size_bytes,
+        latest_update_time: row.updated_ms,
+        latest_scan_time: scan.and_then(|s| s.finished_ms),
+        latest_sync_time: row.synced_ms,
+        vul_num: vul,
+        unsafe_setting_num: unsafe_settings,
+        malicious_file_num: malicious,
+        domain_name: non_empty(&row.domain_name),
+        shared_status: non_empty(&row.shared_status),
+        scannable: row.scannable,
+        is_multiple_arch: row.is_multiarch,
+        instance_name: &row.instance_name,
+        instance_id: &row.instance_id,
+        instance_url: &row.instance_url,
+        severity_level: scan.and_then(|s| non_empty(&s.severity)),
+        association_images: row.is_multiarch.then(|| {
+            children
+                .map(|cs| {
+                    cs.iter()
+                        .map(|c| {
+                            let (vul, unsafe_settings, malicious) = counts(c.scan.as_ref());
+                            ArchImage {
+                                id: c.image_row,
+                                image_id: strip_sha(&c.config_digest),
+                                image_name: &row.repo_name,
+                                image_version: &row.tag,
+                                image_type: &row.image_type,
+                                namespace: &row.namespace,
+                                image_digest: &c.digest,
+                                scan_status: scan_status(c.scan.as_ref()),
+                                vul_num: vul,
+                                unsafe_setting_num: unsafe_settings,
+                                malicious_file_num: malicious,
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        }),
     }
-    put("image_size", json!(row.size_bytes));
-    put("latest_update_time", json!(row.updated_ms));
-    if let Some(ms) = scan.and_then(|s| s.finished_ms) {
-        put("latest_scan_time", json!(ms));
-    }
-    put("latest_sync_time", json!(row.synced_ms));
-    put("vul_num", json!(vul));
-    put("unsafe_setting_num", json!(unsafe_settings));
-    put("malicious_file_num", json!(malicious));
-    if !row.domain_name.is_empty() {
-        put("domain_name", json!(row.domain_name));
-    }
-    if !row.shared_status.is_empty() {
-        put("shared_status", json!(row.shared_status));
-    }
-    put("scannable", json!(row.scannable));
-    put("is_multiple_arch", json!(row.is_multiarch));
-    put("instance_name", json!(row.instance_name));
-    put("instance_id", json!(row.instance_id));
-    put("instance_url", json!(row.instance_url));
-    if let Some(s) = scan.filter(|s| !s.severity.is_empty()) {
-        put("severity_level", json!(s.severity));
-    }
-    if row.is_multiarch {
-        put("association_images", Value::Array(children.to_vec()));
-    }
-    Value::Object(m)
 }
 
 /// ListRegistryImages' query parameters as a placement query: every documented filter, the
@@ -264,7 +347,11 @@ pub fn placement_query(q: &Query<'_>) -> Result<PlacementQuery, ApiError> {
 }
 
 /// ListRegistryImages.
-pub(crate) fn list(state: &AppState, caller: &Caller, q: &Query<'_>) -> Result<Value, ApiError> {
+pub(crate) fn list(
+    state: &AppState,
+    caller: &Caller,
+    q: &Query<'_>,
+) -> Result<JsonObject, ApiError> {
     let query = placement_query(q)?;
     let page = state
         .store
@@ -284,35 +371,16 @@ pub(crate) fn list(state: &AppState, caller: &Caller, q: &Query<'_>) -> Result<V
     for c in &children {
         by_index.entry(c.index_row).or_default().push(c);
     }
-    let list: Vec<Value> = page
+    let data_list: Vec<RegistryImage<'_>> = page
         .rows
         .iter()
-        .map(|row| {
-            let kids: Vec<Value> = by_index
-                .get(&row.image_row)
-                .map(|cs| {
-                    cs.iter()
-                        .map(|c| {
-                            let (vul, unsafe_settings, malicious) = counts(c.scan.as_ref());
-                            json!({
-                                "id": c.image_row,
-                                "image_id": strip_sha(&c.config_digest),
-                                "image_name": row.repo_name,
-                                "image_version": row.tag,
-                                "image_type": row.image_type,
-                                "namespace": row.namespace,
-                                "image_digest": c.digest,
-                                "scan_status": scan_status(c.scan.as_ref()),
-                                "vul_num": vul,
-                                "unsafe_setting_num": unsafe_settings,
-                                "malicious_file_num": malicious,
-                            })
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            row_json(row, &kids)
-        })
+        .map(|row| registry_image(row, by_index.get(&row.image_row)))
         .collect();
-    Ok(json!({ "total_num": page.total, "data_list": list }))
+    JsonObject::of(
+        Dialect::Huawei,
+        &RegistryImages {
+            total_num: page.total,
+            data_list,
+        },
+    )
 }
