@@ -17,6 +17,10 @@ use std::io::Write;
 use crowsnest_api::{keys, AppState, Settings};
 use crowsnest_store::{Store, TenantId};
 
+/// The allocator `crowsnest serve` runs with (see the binary's main.rs), so both measure alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (Some(location), Some(listen), Some(tenant)) = (args.next(), args.next(), args.next())

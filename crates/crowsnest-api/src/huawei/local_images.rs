@@ -3,8 +3,6 @@
 //! names; exact ids; `image_version` only with `image_name`; time ranges only as complete,
 //! ordered pairs; out-of-range `scan_status` / `local_image_type` values give an empty result.
 
-use serde_json::{json, Map, Value};
-
 use crowsnest_store::{LocalImageQuery, LocalImageRow};
 
 use super::query::{invalid, Query};
@@ -12,6 +10,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, Dialect};
 use crate::reply::JsonObject;
 use crate::AppState;
+use serde::Serialize;
 
 fn name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
@@ -36,35 +35,61 @@ fn range(q: &Query<'_>, what: &str) -> Result<Option<(i64, i64)>, ApiError> {
     })
 }
 
-fn row_json(row: &LocalImageRow) -> Value {
-    let mut m = Map::new();
-    let mut put = |k: &str, v: Value| {
-        m.insert(k.to_owned(), v);
-    };
-    put("image_id", json!(row.uuid));
-    put("image_name", json!(row.image_name));
-    put("image_version", json!(row.image_version));
-    put("image_digest", json!(row.digest));
-    put("local_image_type", json!(row.local_image_type));
-    put("scan_status", json!(row.scan_status));
-    put("image_size", json!(row.size_bytes));
-    put("latest_update_time", json!(row.updated_ms));
-    if let Some(ms) = row.latest_scan_ms {
-        put("latest_scan_time", json!(ms));
+/// One element of `data_list`, borrowed from its row and written straight into the answer
+/// (reply.rs); optional members are left out when absent.
+#[derive(Serialize)]
+struct LocalImage<'a> {
+    image_id: &'a str,
+    image_name: &'a str,
+    image_version: &'a str,
+    image_digest: &'a str,
+    local_image_type: &'a str,
+    scan_status: &'a str,
+    image_size: i64,
+    latest_update_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latest_scan_time: Option<i64>,
+    host_num: i64,
+    container_num: i64,
+    component_num: i64,
+    vul_num: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    severity_level: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct LocalImages<'a> {
+    total_num: i64,
+    data_list: Vec<LocalImage<'a>>,
+}
+
+fn local_image(row: &LocalImageRow) -> LocalImage<'_> {
+    let host = row.host.as_ref();
+    LocalImage {
+        image_id: &row.uuid,
+        image_name: &row.image_name,
+        image_version: &row.image_version,
+        image_digest: &row.digest,
+        local_image_type: &row.local_image_type,
+        scan_status: &row.scan_status,
+        image_size: row.size_bytes,
+        latest_update_time: row.updated_ms,
+        latest_scan_time: row.latest_scan_ms,
+        host_num: row.host_num,
+        container_num: row.container_num,
+        component_num: row.component_num,
+        vul_num: row.vul_num,
+        host_name: host.map(|(name, _, _)| name.as_str()),
+        host_id: host.map(|(_, id, _)| id.as_str()),
+        agent_id: host.map(|(_, _, agent)| agent.as_str()),
+        severity_level: (!row.severity_level.is_empty()).then_some(row.severity_level.as_str()),
     }
-    put("host_num", json!(row.host_num));
-    put("container_num", json!(row.container_num));
-    put("component_num", json!(row.component_num));
-    put("vul_num", json!(row.vul_num));
-    if let Some((name, id, agent)) = &row.host {
-        put("host_name", json!(name));
-        put("host_id", json!(id));
-        put("agent_id", json!(agent));
-    }
-    if !row.severity_level.is_empty() {
-        put("severity_level", json!(row.severity_level));
-    }
-    Value::Object(m)
 }
 
 /// ListLocalImages' query parameters as a local image query, with the document's rules. The
@@ -160,6 +185,11 @@ pub(crate) fn list(
         .store
         .local_images(caller.tenant, &query)
         .map_err(|e| ApiError::internal(Dialect::Huawei, e))?;
-    let list: Vec<Value> = page.rows.iter().map(row_json).collect();
-    Ok(json!({ "total_num": page.total, "data_list": list }).into())
+    JsonObject::of(
+        Dialect::Huawei,
+        &LocalImages {
+            total_num: page.total,
+            data_list: page.rows.iter().map(local_image).collect(),
+        },
+    )
 }
