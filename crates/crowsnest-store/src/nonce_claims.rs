@@ -12,6 +12,7 @@
 //! across processes and servers sharing the database.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 
 use crate::sql::Value;
@@ -42,7 +43,13 @@ pub(crate) struct NonceClaims {
     queue: Mutex<Queue>,
     /// Signalled when a batch's answers are in and when the leader steps down.
     answered: Condvar,
+    /// When expired nonces were last dropped (ms): once a second is enough, as they only
+    /// take room, and the DELETE cost every batch an index scan.
+    purged_ms: AtomicI64,
 }
+
+/// How often expired nonces are dropped, at most.
+const PURGE_EVERY_MS: i64 = 1000;
 
 /// At most this many claims go into one transaction, so a batch's commit stays short.
 const MAX_BATCH: usize = 256;
@@ -112,23 +119,33 @@ impl Store {
     }
 
     /// Writes `batch` in one transaction; for each claim, whether its nonce was new. Expired
-    /// nonces are dropped first, as they no longer protect anything.
+    /// nonces are dropped first, at most every [`PURGE_EVERY_MS`]: they no longer protect
+    /// anything, and one not dropped yet is taken over by a new claim of the same nonce.
     fn write_claims(&self, batch: &[Claim], now_ms: i64) -> Result<Vec<bool>, StoreError> {
+        let purge = now_ms - self.nonces.purged_ms.load(Ordering::Relaxed) >= PURGE_EVERY_MS;
         self.write(|tx| {
-            tx.execute(
-                "DELETE FROM request_nonces WHERE expires_ms < $1",
-                &[now_ms.into()],
-            )?;
+            if purge {
+                tx.execute(
+                    "DELETE FROM request_nonces WHERE expires_ms < $1",
+                    &[now_ms.into()],
+                )?;
+                self.nonces.purged_ms.store(now_ms, Ordering::Relaxed);
+            }
             batch
                 .iter()
                 .map(|claim| {
+                    // A stored nonce that has expired (not purged yet) is taken over: it no
+                    // longer protects anything, so the nonce counts as new.
                     let inserted = tx.execute(
                         "INSERT INTO request_nonces (access_key_id, nonce, expires_ms) \
-                         VALUES ($1, $2, $3) ON CONFLICT (access_key_id, nonce) DO NOTHING",
+                         VALUES ($1, $2, $3) ON CONFLICT (access_key_id, nonce) \
+                         DO UPDATE SET expires_ms = excluded.expires_ms \
+                         WHERE request_nonces.expires_ms < $4",
                         &[
                             claim.access_key_id.as_str().into(),
                             claim.nonce.as_str().into(),
                             Value::Int(claim.expires_ms),
+                            Value::Int(now_ms),
                         ],
                     )?;
                     Ok(inserted == 1)
