@@ -166,8 +166,8 @@ fn uuids(store: &Store, tenant: TenantId) -> Vec<String> {
         )
         .unwrap()
         .rows
-        .into_iter()
-        .map(|r| r.uuid)
+        .iter()
+        .map(|r| r.uuid.clone())
         .collect()
 }
 
@@ -569,8 +569,8 @@ async fn the_layers_table_counts_each_layers_packages() {
             },
         )
         .unwrap()
-        .rows
-        .remove(0);
+        .rows[0]
+        .clone();
     let inventory = store_acme_inventory(&w, &row.digest);
     let cookie = sign_in(&w.app, &w.keys[0]).await;
     let page = get(&w.app, &format!("/console/images/{}", row.uuid), &cookie).await;

@@ -608,8 +608,8 @@ pub fn scan_unscanned(
         let targets: Vec<(i64, String, String)> = if multiarch {
             store
                 .image_children(&[row])?
-                .into_iter()
-                .map(|c| (c.image_row, c.digest, c.platform))
+                .iter()
+                .map(|c| (c.image_row, c.digest.clone(), c.platform.clone()))
                 .collect()
         } else {
             vec![(row, digest.clone(), String::new())]

@@ -300,7 +300,7 @@ impl Store {
         &self,
         tenant: TenantId,
         query: &LocalImageQuery,
-    ) -> Result<LocalImagePage, StoreError> {
+    ) -> Result<std::sync::Arc<LocalImagePage>, StoreError> {
         let (where_sql, params) = local_image_where(self.engine(), tenant, query);
         let from = "FROM local_images l JOIN images i ON i.id = l.image \
                     LEFT JOIN image_scans s ON s.image = i.id";

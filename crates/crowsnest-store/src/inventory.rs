@@ -1,6 +1,8 @@
 //! Registries, repositories, images by digest, their tags (placements) and latest scans, and
 //! the placement query both cloud APIs list images with.
 
+use std::sync::Arc;
+
 use crowsnest_model::Digest;
 
 use crate::filter::{Filter, Tables};
@@ -637,7 +639,7 @@ impl Store {
         &self,
         tenant: TenantId,
         query: &PlacementQuery,
-    ) -> Result<PlacementPage, StoreError> {
+    ) -> Result<Arc<PlacementPage>, StoreError> {
         let mut tables = Tables::default();
         query.filter.tables(&mut tables);
         // A placement's tenant is its repository's (put_tag copies it), so when the filter
@@ -796,12 +798,12 @@ impl Store {
     /// computed page is remembered, weighed by `rows` (list_cache.rs). When another request
     /// is computing the same page, this one waits for it (outside any transaction, so it holds
     /// no pooled connection) and reads the page it remembered.
-    pub(crate) fn cached_list<P: Clone + Send + Sync + 'static>(
+    pub(crate) fn cached_list<P: Send + Sync + 'static>(
         &self,
         page_key: &str,
         rows: fn(&P) -> usize,
         compute: impl FnOnce(&mut Tx<'_>, i64) -> Result<P, StoreError>,
-    ) -> Result<P, StoreError> {
+    ) -> Result<Arc<P>, StoreError> {
         let mut compute = Some(compute);
         loop {
             let answer = self.read(|tx| {
@@ -816,9 +818,9 @@ impl Store {
                 let Some(compute) = compute.take() else {
                     return Err(StoreError::Corrupt("a list page was computed twice".into()));
                 };
-                let page = compute(tx, generation)?;
+                let page = Arc::new(compute(tx, generation)?);
                 self.lists
-                    .put_page(generation, page_key, page.clone(), rows(&page));
+                    .put_page(generation, page_key, Arc::clone(&page), rows(&page));
                 Ok(Ok(page))
             })?;
             match answer {
@@ -847,9 +849,9 @@ impl Store {
 
     /// The children of the given multi-arch index images, each with its latest scan.
     /// Remembered per store generation like list pages (`cached_list`).
-    pub fn image_children(&self, index_rows: &[i64]) -> Result<Vec<ImageChild>, StoreError> {
+    pub fn image_children(&self, index_rows: &[i64]) -> Result<Arc<Vec<ImageChild>>, StoreError> {
         if index_rows.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Arc::default());
         }
         let placeholders: Vec<String> = (1..=index_rows.len()).map(|n| format!("${n}")).collect();
         let sql = format!(

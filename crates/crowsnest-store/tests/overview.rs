@@ -32,7 +32,8 @@ fn overview_agrees_with_the_placements(db: &TestDb) {
             },
         )
         .unwrap()
-        .rows;
+        .rows
+        .clone();
     assert_eq!(rows.len(), 300);
     let o = store.overview(tenant, 5, 0).unwrap();
 

@@ -577,8 +577,8 @@ fn run_job(ctx: &WorkerContext, job: &ClaimedJob) -> Result<Done, Failure> {
         vec![(job.image_row, job.digest.clone(), String::new())]
     } else {
         children
-            .into_iter()
-            .map(|c| (c.image_row, c.digest, c.platform))
+            .iter()
+            .map(|c| (c.image_row, c.digest.clone(), c.platform.clone()))
             .collect()
     };
     let db = match &ctx.vulndb {

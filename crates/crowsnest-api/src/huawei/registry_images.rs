@@ -368,7 +368,7 @@ pub(crate) fn list(
         .image_children(&index_rows)
         .map_err(|e| ApiError::internal(Dialect::Huawei, e))?;
     let mut by_index: HashMap<i64, Vec<&crowsnest_store::ImageChild>> = HashMap::new();
-    for c in &children {
+    for c in children.iter() {
         by_index.entry(c.index_row).or_default().push(c);
     }
     let data_list: Vec<RegistryImage<'_>> = page

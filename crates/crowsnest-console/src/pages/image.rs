@@ -91,7 +91,7 @@ fn find_placement(
             },
         )
         .map_err(|e| internal(Some(session), e))?;
-    let Some(row) = found.rows.into_iter().next() else {
+    let Some(row) = found.rows.first().cloned() else {
         return Err(not_found(session, uuid));
     };
     let children = if row.is_multiarch {
@@ -99,7 +99,7 @@ fn find_placement(
             .image_children(&[row.image_row])
             .map_err(|e| internal(Some(session), e))?
     } else {
-        Vec::new()
+        Default::default()
     };
     // A platform must be one of this index's children: never an arbitrary digest.
     let digest = match platform {
@@ -113,6 +113,7 @@ fn find_placement(
             .map_or_else(|| row.digest.clone(), |c| c.digest.clone()),
     };
     let row = Box::new(row);
+    let children = children.to_vec();
     Ok((Subject::Placement { row, children }, digest))
 }
 
