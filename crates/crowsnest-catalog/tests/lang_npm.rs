@@ -106,12 +106,18 @@ fn build(root: &Path) {
         &serde_json::json!({"name": "proj", "version": "1.0.0", "private": true,
             "dependencies": deps}),
     );
+    // A cache of its own: the tests of this file build the project concurrently on a fresh
+    // machine, and yarn 1's shared global cache is not safe for concurrent installs (one
+    // install read another's half-written `.yarn-metadata.json`: ENOENT).
+    let yarn_cache = tempfile::tempdir().unwrap();
     run_ok(
         Command::new("npx")
             .current_dir(&yarn)
             .env("npm_config_update_notifier", "false")
             .args(["--yes", "yarn@1.22.22", "install"])
-            .args(["--ignore-scripts", "--non-interactive", "--no-progress"]),
+            .args(["--ignore-scripts", "--non-interactive", "--no-progress"])
+            .arg("--cache-folder")
+            .arg(yarn_cache.path()),
     );
 }
 
