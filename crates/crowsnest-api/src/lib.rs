@@ -226,6 +226,10 @@ pub struct ServeOptions {
     pub vm_importer: Option<Arc<dyn native::vm_images::VmImporter>>,
     /// Routes served beside the API (the web console).
     pub mounts: Vec<Mount>,
+    /// Called with the bound address once the server accepts connections, before the first
+    /// one is served: an announcement printed any earlier let clients that wait for it
+    /// connect too soon (a test did, and was refused).
+    pub on_listening: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
 }
 
 /// Binds `opts.addr` and serves until `shutdown` completes.
@@ -236,6 +240,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await
         .map_err(|e| ApiError::startup(format!("cannot listen on {}: {e}", opts.addr)))?;
+    if let Some(announce) = opts.on_listening {
+        announce(listener.local_addr().unwrap_or(opts.addr));
+    }
     let mut state = AppState::with_settings(opts.store, opts.settings);
     state.vm_importer = opts.vm_importer;
     serve_router_until(listener, router_with(state, &opts.mounts), shutdown).await

@@ -55,14 +55,18 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     let importer = std::sync::Arc::new(crate::vm::DiskImporter::new(
         crowsnest_vm::DiskLimits::default(),
     )?);
-    // Printed before serving so that scripts (and the SDK tests) know when to connect.
-    eprintln!(
-        "crowsnest API on http://{} (store: {:?}, {} scan workers); web console on http://{}/console/",
-        args.listen,
+    // Printed once the listener is bound, so that scripts (and the SDK tests) that wait for
+    // this line can connect at once.
+    let announcement = format!(
+        "(store: {:?}, {} scan workers)",
         store.engine(),
-        args.workers,
-        args.listen
+        args.workers
     );
+    let on_listening = Box::new(move |addr: std::net::SocketAddr| {
+        eprintln!(
+            "crowsnest API on http://{addr} {announcement}; web console on http://{addr}/console/"
+        );
+    });
     let served = runtime.block_on(crowsnest_api::serve(
         crowsnest_api::ServeOptions {
             addr: args.listen,
@@ -86,6 +90,7 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
             vm_importer: Some(importer),
             // The web console, under /console, over the same state.
             mounts: vec![crowsnest_console::mount],
+            on_listening: Some(on_listening),
         },
         stop_signal(),
     ));
