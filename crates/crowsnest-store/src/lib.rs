@@ -116,7 +116,7 @@ pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// The PostgreSQL server or client reported an error (including a malformed URL).
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", postgres_detail(.0))]
     Postgres(#[from] postgres::Error),
     /// No pooled PostgreSQL connection became free in time.
     #[error("postgres pool: {0}")]
@@ -164,6 +164,29 @@ impl StoreError {
             }
             _ => false,
         }
+    }
+
+    /// Whether PostgreSQL rolled the transaction back because it conflicted with another one
+    /// (a deadlock or a serialization failure); writing it again may succeed.
+    pub fn is_transaction_conflict(&self) -> bool {
+        use postgres::error::SqlState;
+        match self {
+            StoreError::Postgres(e) => matches!(
+                e.code(),
+                Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED
+                    || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// The text of a PostgreSQL error. The client's own `Display` says only "db error" for
+/// everything the server refused; the server's SQLSTATE and message are what an operator needs.
+fn postgres_detail(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({}): {}", db.severity(), db.code().code(), db.message()),
+        None => e.to_string(),
     }
 }
 

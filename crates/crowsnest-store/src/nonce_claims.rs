@@ -51,6 +51,10 @@ pub(crate) struct NonceClaims {
 /// How often expired nonces are dropped, at most.
 const PURGE_EVERY_MS: i64 = 1000;
 
+/// How many times a batch is written before a deadlock with another server's batch is
+/// reported to its callers.
+const MAX_ATTEMPTS: u32 = 5;
+
 /// At most this many claims go into one transaction, so a batch's commit stays short.
 const MAX_BATCH: usize = 256;
 
@@ -121,7 +125,32 @@ impl Store {
     /// Writes `batch` in one transaction; for each claim, whether its nonce was new. Expired
     /// nonces are dropped first, at most every [`PURGE_EVERY_MS`]: they no longer protect
     /// anything, and one not dropped yet is taken over by a new claim of the same nonce.
+    ///
+    /// Batches of two servers on one PostgreSQL database can hold the same nonces. Each batch
+    /// therefore writes its claims in key order, so that two batches lock shared keys in the
+    /// same order; a deadlock that is still found (the purge deletes rows in its own order)
+    /// rolls the transaction back, and the batch is written again from the start.
     fn write_claims(&self, batch: &[Claim], now_ms: i64) -> Result<Vec<bool>, StoreError> {
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by(|&a, &b| {
+            let key = |i: usize| (&batch[i].access_key_id, &batch[i].nonce);
+            key(a).cmp(&key(b))
+        });
+        let mut attempt = 1;
+        loop {
+            match self.write_claims_once(batch, &order, now_ms) {
+                Err(e) if e.is_transaction_conflict() && attempt < MAX_ATTEMPTS => attempt += 1,
+                written => return written,
+            }
+        }
+    }
+
+    fn write_claims_once(
+        &self,
+        batch: &[Claim],
+        order: &[usize],
+        now_ms: i64,
+    ) -> Result<Vec<bool>, StoreError> {
         let purge = now_ms - self.nonces.purged_ms.load(Ordering::Relaxed) >= PURGE_EVERY_MS;
         self.write(|tx| {
             if purge {
@@ -129,28 +158,32 @@ impl Store {
                     "DELETE FROM request_nonces WHERE expires_ms < $1",
                     &[now_ms.into()],
                 )?;
+            }
+            let mut fresh = vec![false; batch.len()];
+            for &index in order {
+                let claim = &batch[index];
+                // A stored nonce that has expired (not purged yet) is taken over: it no
+                // longer protects anything, so the nonce counts as new.
+                let inserted = tx.execute(
+                    "INSERT INTO request_nonces (access_key_id, nonce, expires_ms) \
+                     VALUES ($1, $2, $3) ON CONFLICT (access_key_id, nonce) \
+                     DO UPDATE SET expires_ms = excluded.expires_ms \
+                     WHERE request_nonces.expires_ms < $4",
+                    &[
+                        claim.access_key_id.as_str().into(),
+                        claim.nonce.as_str().into(),
+                        Value::Int(claim.expires_ms),
+                        Value::Int(now_ms),
+                    ],
+                )?;
+                fresh[index] = inserted == 1;
+            }
+            Ok(fresh)
+        })
+        .inspect(|_| {
+            if purge {
                 self.nonces.purged_ms.store(now_ms, Ordering::Relaxed);
             }
-            batch
-                .iter()
-                .map(|claim| {
-                    // A stored nonce that has expired (not purged yet) is taken over: it no
-                    // longer protects anything, so the nonce counts as new.
-                    let inserted = tx.execute(
-                        "INSERT INTO request_nonces (access_key_id, nonce, expires_ms) \
-                         VALUES ($1, $2, $3) ON CONFLICT (access_key_id, nonce) \
-                         DO UPDATE SET expires_ms = excluded.expires_ms \
-                         WHERE request_nonces.expires_ms < $4",
-                        &[
-                            claim.access_key_id.as_str().into(),
-                            claim.nonce.as_str().into(),
-                            Value::Int(claim.expires_ms),
-                            Value::Int(now_ms),
-                        ],
-                    )?;
-                    Ok(inserted == 1)
-                })
-                .collect()
         })
     }
 }
