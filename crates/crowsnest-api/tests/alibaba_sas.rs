@@ -441,8 +441,26 @@ async fn keys_are_checked_and_actions_enforced() {
         (404, Some("InvalidAccessKeyId.NotFound"))
     );
 
+    // The server remembers `narrow` from the requests above; disabling it still applies to
+    // the next request, whose nonce claim checks the key, and a wrong signature with the
+    // disabled key is refused as inactive, as before the cache.
     server.store.set_api_key_enabled(&narrow.id, false).unwrap();
     let (status, body) = server.sas(&narrow, "DescribeImageInstances", &[]).await;
+    assert_eq!(
+        (status.as_u16(), body["Code"].as_str()),
+        (400, Some("InvalidAccessKeyId.Inactive"))
+    );
+    server.store.set_api_key_enabled(&narrow.id, true).unwrap();
+    let (status, _) = server.sas(&narrow, "DescribeImageInstances", &[]).await;
+    assert_eq!(status.as_u16(), 200, "enabled again");
+    server.store.set_api_key_enabled(&narrow.id, false).unwrap();
+    let disabled_wrong_secret = crowsnest_api::keys::AccessKey {
+        id: narrow.id.clone(),
+        secret: "not-the-secret".into(),
+    };
+    let (status, body) = server
+        .sas(&disabled_wrong_secret, "DescribeImageInstances", &[])
+        .await;
     assert_eq!(
         (status.as_u16(), body["Code"].as_str()),
         (400, Some("InvalidAccessKeyId.Inactive"))

@@ -314,6 +314,7 @@ impl Store {
         let page_cache_key = format!("{page_key}\n{offset}\n{limit}");
         self.cached_list(
             &page_cache_key,
+            None,
             |p: &LocalImagePage| p.rows.len(),
             |tx, generation| {
                 let total = self.cached_total(tx, generation, &count_sql, &count_key, &params)?;

@@ -640,6 +640,18 @@ impl Store {
         tenant: TenantId,
         query: &PlacementQuery,
     ) -> Result<Arc<PlacementPage>, StoreError> {
+        self.placements_seen(tenant, query, None)
+    }
+
+    /// [`Store::placements`] for a request that already knows a store generation no older
+    /// than itself (the one its nonce claim saw, see `nonce_claims`): a page remembered at
+    /// that generation is answered without a transaction.
+    pub fn placements_seen(
+        &self,
+        tenant: TenantId,
+        query: &PlacementQuery,
+        seen_generation: Option<i64>,
+    ) -> Result<Arc<PlacementPage>, StoreError> {
         let mut tables = Tables::default();
         query.filter.tables(&mut tables);
         // A placement's tenant is its repository's (put_tag copies it), so when the filter
@@ -694,6 +706,7 @@ impl Store {
         let page_key = format!("{ids_key}\n{offset}\n{limit}");
         self.cached_list(
             &page_key,
+            seen_generation,
             |p: &PlacementPage| p.rows.len(),
             |tx, generation| {
                 let total = self.cached_total(tx, generation, &count_sql, &count_key, &params)?;
@@ -797,13 +810,18 @@ impl Store {
     /// transaction, unless the page under `page_key` is remembered at that generation; a
     /// computed page is remembered, weighed by `rows` (list_cache.rs). When another request
     /// is computing the same page, this one waits for it (outside any transaction, so it holds
-    /// no pooled connection) and reads the page it remembered.
+    /// no pooled connection) and reads the page it remembered. With `seen_generation` (see
+    /// [`Store::placements_seen`]) a page remembered at it is answered first.
     pub(crate) fn cached_list<P: Send + Sync + 'static>(
         &self,
         page_key: &str,
+        seen_generation: Option<i64>,
         rows: fn(&P) -> usize,
         compute: impl FnOnce(&mut Tx<'_>, i64) -> Result<P, StoreError>,
     ) -> Result<Arc<P>, StoreError> {
+        if let Some(page) = seen_generation.and_then(|g| self.lists.page::<P>(g, page_key)) {
+            return Ok(page);
+        }
         let mut compute = Some(compute);
         loop {
             let answer = self.read(|tx| {
@@ -865,7 +883,7 @@ impl Store {
         // Remembered like the page they belong to: the same page asks for the same children
         // until the inventory changes.
         let page_key = format!("children:{index_rows:?}");
-        self.cached_list(&page_key, Vec::len, |tx, _generation| {
+        self.cached_list(&page_key, None, Vec::len, |tx, _generation| {
             tx.query(&sql, &params)?
                 .iter()
                 .map(|row| {

@@ -10,42 +10,113 @@
 //! own callers. No claim waits for more than the batch in flight and its own, and a claim is
 //! answered only after the transaction that holds it committed, so a replay is still refused
 //! across processes and servers sharing the database.
+//!
+//! The batch's transaction also does the two reads every signed request used to pay a
+//! transaction of its own for:
+//! - whether each claim's AccessKey is still enabled. The key's immutable parts (tenant,
+//!   secret, actions: no statement changes them, and a key id is never reused) can therefore
+//!   be remembered by this process ([`Store::api_key_cached`]); a key revoked by any process
+//!   is refused from the first claim that commits after the revocation.
+//! - the inventory generation. The transaction began after every claim in it was made, so a
+//!   list page remembered at that generation is no older than the request, and can be
+//!   answered without a read transaction ([`crate::Store::placements_seen`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
+use crate::inventory::generation;
 use crate::sql::Value;
-use crate::{Store, StoreError};
+use crate::{ApiKey, Store, StoreError};
+
+/// What the claim of a request's nonce found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NonceVerdict {
+    /// The nonce is new: the request may be answered.
+    Fresh,
+    /// The key already used this nonce inside its window: the request is a replay.
+    Replayed,
+    /// The AccessKey is missing or disabled (revoked since it was looked up).
+    KeyDisabled,
+}
+
+/// The answer to [`Store::claim_nonce`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NonceClaim {
+    /// Whether the request may be answered.
+    pub verdict: NonceVerdict,
+    /// The inventory generation the claim's transaction saw (see the module comment).
+    pub generation: i64,
+}
 
 /// One caller's nonce, waiting to be written.
 struct Claim {
-    ticket: u64,
     access_key_id: String,
     nonce: String,
     expires_ms: i64,
+    /// Where the caller waits for its answer.
+    slot: Arc<Slot>,
+}
+
+/// What a waiting caller is told. Each caller is woken once, when this changes: waking every
+/// waiter after every batch (one condition variable for all) cost 64 clients most of their
+/// CPU in context switches of callers that found nothing for them.
+enum Turn {
+    Waiting,
+    /// The batch before finished and this claim is the oldest one queued: lead the next.
+    Lead,
+    /// The claim was written; what it found, or the batch's error text (a `StoreError`
+    /// cannot be cloned).
+    Answered(Result<NonceClaim, String>),
+}
+
+struct Slot {
+    turn: Mutex<Turn>,
+    changed: Condvar,
+}
+
+impl Slot {
+    fn set(&self, turn: Turn) {
+        *lock(&self.turn) = turn;
+        self.changed.notify_one();
+    }
+
+    /// Waits until the slot is no longer `Waiting`, and takes what it says.
+    fn wait(&self) -> Turn {
+        let mut turn = lock(&self.turn);
+        while matches!(*turn, Turn::Waiting) {
+            turn = self
+                .changed
+                .wait(turn)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        std::mem::replace(&mut *turn, Turn::Waiting)
+    }
 }
 
 #[derive(Default)]
 struct Queue {
     pending: Vec<Claim>,
-    /// True while a leader is writing a batch.
+    /// True while a caller leads a batch, or has been told to lead the next one.
     writing: bool,
-    /// Answers of written claims, by ticket, until their callers collect them. A failed batch
-    /// answers each of its claims with the error's text (a `StoreError` cannot be cloned).
-    answers: HashMap<u64, Result<bool, String>>,
-    next_ticket: u64,
 }
 
 /// The claims queue of one store handle (and its clones).
 #[derive(Default)]
 pub(crate) struct NonceClaims {
     queue: Mutex<Queue>,
-    /// Signalled when a batch's answers are in and when the leader steps down.
-    answered: Condvar,
     /// When expired nonces were last dropped (ms): once a second is enough, as they only
     /// take room, and the DELETE cost every batch an index scan.
     purged_ms: AtomicI64,
+    /// Enabled AccessKeys as they were read, by id (see the module comment).
+    known_keys: Mutex<HashMap<String, ApiKey>>,
+}
+
+/// At most this many AccessKeys are remembered; a full cache starts again empty.
+const MAX_KNOWN_KEYS: usize = 10_000;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// How often expired nonces are dropped, at most.
@@ -59,66 +130,82 @@ const MAX_ATTEMPTS: u32 = 5;
 const MAX_BATCH: usize = 256;
 
 impl Store {
-    /// Remembers a signature nonce until `expires_ms`. Returns false when the nonce was already
-    /// used by this key inside its window, which means the request is a replay. Concurrent
-    /// calls are written together (see the module comment).
+    /// Remembers a signature nonce of an enabled AccessKey until `expires_ms`, unless the key
+    /// already used it inside its window (a replay) or the key is missing or disabled.
+    /// Concurrent calls are written together (see the module comment).
     pub fn claim_nonce(
         &self,
         access_key_id: &str,
         nonce: &str,
         now_ms: i64,
         expires_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let claims = &self.nonces;
-        let mut queue = claims.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        let ticket = queue.next_ticket;
-        queue.next_ticket += 1;
-        queue.pending.push(Claim {
-            ticket,
+    ) -> Result<NonceClaim, StoreError> {
+        let slot = Arc::new(Slot {
+            turn: Mutex::new(Turn::Waiting),
+            changed: Condvar::new(),
+        });
+        let claim = Claim {
             access_key_id: access_key_id.to_owned(),
             nonce: nonce.to_owned(),
             expires_ms,
-        });
+            slot: Arc::clone(&slot),
+        };
+        let lead_now = {
+            let mut queue = lock(&self.nonces.queue);
+            queue.pending.push(claim);
+            // Nothing is being written, so nothing else is queued: this claim leads at once.
+            !std::mem::replace(&mut queue.writing, true)
+        };
+        if lead_now {
+            self.lead_batch(now_ms);
+        }
         loop {
-            if let Some(answer) = queue.answers.remove(&ticket) {
-                return answer.map_err(StoreError::Batch);
-            }
-            if !queue.writing {
-                // Lead one batch (which holds this claim, or a later one if an earlier leader
-                // took it), then step down so that a waiting caller leads the next.
-                queue.writing = true;
-                let take = queue.pending.len().min(MAX_BATCH);
-                let batch: Vec<Claim> = queue.pending.drain(..take).collect();
-                drop(queue);
-                // A panic must not leave `writing` set, or every later claim would wait forever.
-                let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    self.write_claims(&batch, now_ms)
-                }))
-                .unwrap_or_else(|_| {
-                    Err(StoreError::Batch("writing the nonce batch panicked".into()))
-                });
-                queue = claims.queue.lock().unwrap_or_else(PoisonError::into_inner);
-                queue.writing = false;
-                match written {
-                    Ok(fresh) => {
-                        for (claim, fresh) in batch.iter().zip(fresh) {
-                            queue.answers.insert(claim.ticket, Ok(fresh));
-                        }
+            match slot.wait() {
+                Turn::Answered(Ok(claim)) => {
+                    if claim.verdict == NonceVerdict::KeyDisabled {
+                        lock(&self.nonces.known_keys).remove(access_key_id);
                     }
-                    Err(e) => {
-                        let message = e.to_string();
-                        for claim in &batch {
-                            queue.answers.insert(claim.ticket, Err(message.clone()));
-                        }
-                    }
+                    return Ok(claim);
                 }
-                claims.answered.notify_all();
-                continue;
+                Turn::Answered(Err(message)) => return Err(StoreError::Batch(message)),
+                // The claim is the oldest queued, so the batch it leads holds it.
+                Turn::Lead => self.lead_batch(now_ms),
+                Turn::Waiting => unreachable!("Slot::wait returns a changed turn"),
             }
-            queue = claims
-                .answered
-                .wait(queue)
-                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Writes the oldest queued claims (at most [`MAX_BATCH`]) and answers each of them; then
+    /// hands the lead to the oldest claim still queued, or steps down.
+    fn lead_batch(&self, now_ms: i64) {
+        let batch: Vec<Claim> = {
+            let mut queue = lock(&self.nonces.queue);
+            let take = queue.pending.len().min(MAX_BATCH);
+            queue.pending.drain(..take).collect()
+        };
+        // A panic must not leave the queue without a leader, or every later claim would wait
+        // forever.
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.write_claims(&batch, now_ms)
+        }))
+        .unwrap_or_else(|_| Err(StoreError::Batch("writing the nonce batch panicked".into())));
+        match written {
+            Ok(answers) => {
+                for (claim, answer) in batch.iter().zip(answers) {
+                    claim.slot.set(Turn::Answered(Ok(answer)));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for claim in &batch {
+                    claim.slot.set(Turn::Answered(Err(message.clone())));
+                }
+            }
+        }
+        let mut queue = lock(&self.nonces.queue);
+        match queue.pending.first() {
+            Some(next) => next.slot.set(Turn::Lead),
+            None => queue.writing = false,
         }
     }
 
@@ -130,7 +217,7 @@ impl Store {
     /// therefore writes its claims in key order, so that two batches lock shared keys in the
     /// same order; a deadlock that is still found (the purge deletes rows in its own order)
     /// rolls the transaction back, and the batch is written again from the start.
-    fn write_claims(&self, batch: &[Claim], now_ms: i64) -> Result<Vec<bool>, StoreError> {
+    fn write_claims(&self, batch: &[Claim], now_ms: i64) -> Result<Vec<NonceClaim>, StoreError> {
         let mut order: Vec<usize> = (0..batch.len()).collect();
         order.sort_by(|&a, &b| {
             let key = |i: usize| (&batch[i].access_key_id, &batch[i].nonce);
@@ -150,7 +237,7 @@ impl Store {
         batch: &[Claim],
         order: &[usize],
         now_ms: i64,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<NonceClaim>, StoreError> {
         let purge = now_ms - self.nonces.purged_ms.load(Ordering::Relaxed) >= PURGE_EVERY_MS;
         self.write(|tx| {
             if purge {
@@ -159,9 +246,20 @@ impl Store {
                     &[now_ms.into()],
                 )?;
             }
-            let mut fresh = vec![false; batch.len()];
+            let enabled = enabled_keys(tx, batch)?;
+            let generation = generation(tx)?;
+            let mut answers = vec![
+                NonceClaim {
+                    verdict: NonceVerdict::KeyDisabled,
+                    generation,
+                };
+                batch.len()
+            ];
             for &index in order {
                 let claim = &batch[index];
+                if !enabled.contains(claim.access_key_id.as_str()) {
+                    continue;
+                }
                 // A stored nonce that has expired (not purged yet) is taken over: it no
                 // longer protects anything, so the nonce counts as new.
                 let inserted = tx.execute(
@@ -176,9 +274,13 @@ impl Store {
                         Value::Int(now_ms),
                     ],
                 )?;
-                fresh[index] = inserted == 1;
+                answers[index].verdict = if inserted == 1 {
+                    NonceVerdict::Fresh
+                } else {
+                    NonceVerdict::Replayed
+                };
             }
-            Ok(fresh)
+            Ok(answers)
         })
         .inspect(|_| {
             if purge {
@@ -186,4 +288,43 @@ impl Store {
             }
         })
     }
+
+    /// The AccessKey `access_key_id` as the authenticator needs it: remembered by this process
+    /// once read while enabled, so most requests need no transaction to find their key. The
+    /// `enabled` of a remembered key may be stale; the claim of the request's nonce checks it
+    /// (and forgets a key it finds disabled).
+    pub fn api_key_cached(&self, access_key_id: &str) -> Result<Option<ApiKey>, StoreError> {
+        if let Some(key) = lock(&self.nonces.known_keys).get(access_key_id) {
+            return Ok(Some(key.clone()));
+        }
+        let key = self.api_key(access_key_id)?;
+        if let Some(key) = key.as_ref().filter(|k| k.enabled) {
+            let mut known = lock(&self.nonces.known_keys);
+            if known.len() >= MAX_KNOWN_KEYS {
+                known.clear();
+            }
+            known.insert(access_key_id.to_owned(), key.clone());
+        }
+        Ok(key)
+    }
+}
+
+/// The ids of the batch's AccessKeys that exist and are enabled (a batch usually holds one).
+fn enabled_keys<'b>(
+    tx: &mut crate::sql::Tx<'_>,
+    batch: &'b [Claim],
+) -> Result<HashSet<&'b str>, StoreError> {
+    let mut ids: Vec<&str> = batch.iter().map(|c| c.access_key_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+    let rows = tx.query(
+        &format!(
+            "SELECT access_key_id FROM api_keys WHERE enabled <> 0 AND access_key_id IN ({})",
+            placeholders.join(", ")
+        ),
+        &ids.iter().map(|id| (*id).into()).collect::<Vec<Value>>(),
+    )?;
+    let enabled: HashSet<String> = rows.iter().map(|r| r.text(0)).collect::<Result<_, _>>()?;
+    Ok(ids.into_iter().filter(|id| enabled.contains(*id)).collect())
 }

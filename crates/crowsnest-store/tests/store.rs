@@ -10,7 +10,8 @@ use engines::TestDb;
 
 use crowsnest_store::{
     EngineKind, Field, Filter, NewImage, NewRegistry, NewRepository, NewTag, NewTenant,
-    PlacementOrder, PlacementQuery, ScanRecord, ScanState, Store, StoreError, TenantId,
+    NonceVerdict, PlacementOrder, PlacementQuery, ScanRecord, ScanState, Store, StoreError,
+    TenantId,
 };
 
 fn digest(n: u8) -> crowsnest_model::Digest {
@@ -271,11 +272,64 @@ fn keys_tokens_and_nonces(db: &TestDb) {
     assert!(store.token("tok", 1_000).unwrap().is_none());
     assert!(store.token("other", 0).unwrap().is_none());
 
-    assert!(store.claim_nonce("AK1", "n1", 0, 100).unwrap());
-    assert!(!store.claim_nonce("AK1", "n1", 50, 150).unwrap());
-    assert!(store.claim_nonce("AK2", "n1", 50, 150).unwrap());
+    store.create_api_key(a, "AK2", "secret2", &["*"]).unwrap();
+    assert!(fresh(&store, "AK1", "n1", 0, 100));
+    assert!(!fresh(&store, "AK1", "n1", 50, 150));
+    assert!(fresh(&store, "AK2", "n1", 50, 150));
     // Expired nonces are forgotten.
-    assert!(store.claim_nonce("AK1", "n1", 101, 200).unwrap());
+    assert!(fresh(&store, "AK1", "n1", 101, 200));
+}
+
+/// Whether the claim of `nonce` found it new (see `NonceVerdict`).
+fn fresh(store: &Store, key: &str, nonce: &str, now_ms: i64, expires_ms: i64) -> bool {
+    store
+        .claim_nonce(key, nonce, now_ms, expires_ms)
+        .unwrap()
+        .verdict
+        == NonceVerdict::Fresh
+}
+
+/// The claim's transaction checks the key and reads the inventory generation, which is what
+/// lets the API keep AccessKeys in memory and answer cached pages without a transaction: a
+/// key revoked through another handle (another process) is refused at its next claim even
+/// though this handle still remembers it, a re-enabled key works again, and the generation
+/// a claim reports moves with inventory writes and only with them.
+fn nonce_claims_check_keys_and_report_the_generation(db: &TestDb) {
+    let (store, a, _b) = seeded(db);
+    let other_process = db.open();
+    store.create_api_key(a, "AK-live", "s", &["*"]).unwrap();
+    assert!(store.api_key_cached("AK-live").unwrap().unwrap().enabled);
+    let first = store.claim_nonce("AK-live", "n1", 0, 1_000).unwrap();
+    assert_eq!(first.verdict, NonceVerdict::Fresh);
+    // Key and nonce writes are not inventory: the generation stays.
+    let second = store.claim_nonce("AK-live", "n2", 0, 1_000).unwrap();
+    assert_eq!(second.generation, first.generation);
+    other_process
+        .upsert_image(&NewImage {
+            digest: digest(77),
+            config_digest: None,
+            size_bytes: 1,
+            created_ms: 0,
+            is_multiarch: false,
+        })
+        .unwrap();
+    let after_write = store.claim_nonce("AK-live", "n3", 0, 1_000).unwrap();
+    assert!(after_write.generation > first.generation);
+
+    other_process.revoke_api_key(a, "AK-live").unwrap();
+    // This handle still remembers the key; its claim refuses it.
+    assert!(store.api_key_cached("AK-live").unwrap().unwrap().enabled);
+    let revoked = store.claim_nonce("AK-live", "n4", 0, 1_000).unwrap();
+    assert_eq!(revoked.verdict, NonceVerdict::KeyDisabled);
+    // ...and forgot it, so the next lookup reads that it is disabled.
+    assert!(!store.api_key_cached("AK-live").unwrap().unwrap().enabled);
+    // A refused claim stored nothing: once the key is enabled again, n4 is new.
+    other_process.set_api_key_enabled("AK-live", true).unwrap();
+    assert!(fresh(&store, "AK-live", "n4", 0, 1_000));
+    // Unknown keys are refused too, and not remembered.
+    let unknown = store.claim_nonce("AK-unknown", "n1", 0, 1_000).unwrap();
+    assert_eq!(unknown.verdict, NonceVerdict::KeyDisabled);
+    assert!(store.api_key_cached("AK-unknown").unwrap().is_none());
 }
 
 /// The native API lists and revokes keys by tenant; the tenant condition is in the SQL, so a
@@ -460,6 +514,7 @@ fn duplicates_are_unique_violations_and_roll_back(db: &TestDb) {
 
 fn concurrent_writers_all_land_and_nonces_stay_single_use(db: &TestDb) {
     let (store, a, _b) = seeded(db);
+    store.create_api_key(a, "AK-race", "s", &["*"]).unwrap();
     let repo = {
         let reg = store
             .upsert_registry(
@@ -511,10 +566,7 @@ fn concurrent_writers_all_land_and_nonces_stay_single_use(db: &TestDb) {
                             },
                         )
                         .unwrap();
-                    if store
-                        .claim_nonce("AK-race", &format!("n{n}"), 0, 1_000)
-                        .unwrap()
-                    {
+                    if fresh(&store, "AK-race", &format!("n{n}"), 0, 1_000) {
                         claimed += 1;
                     }
                 }
@@ -546,19 +598,17 @@ fn concurrent_writers_all_land_and_nonces_stay_single_use(db: &TestDb) {
 /// every thread's own nonce is new.
 fn batched_nonce_claims_stay_single_use(db: &TestDb) {
     let handles = [db.open(), db.open()];
+    let owner = tenant(&handles[0], "a");
+    handles[0]
+        .create_api_key(owner, "AK-batch", "s", &["*"])
+        .unwrap();
     let threads: Vec<_> = (0..16usize)
         .map(|t| {
             let store = handles[t % 2].clone();
             std::thread::spawn(move || {
-                let own = store
-                    .claim_nonce("AK-batch", &format!("own-{t}"), 0, 1_000)
-                    .unwrap();
+                let own = fresh(&store, "AK-batch", &format!("own-{t}"), 0, 1_000);
                 let won = (0..50)
-                    .filter(|n| {
-                        store
-                            .claim_nonce("AK-batch", &format!("shared-{n}"), 0, 1_000)
-                            .unwrap()
-                    })
+                    .filter(|n| fresh(&store, "AK-batch", &format!("shared-{n}"), 0, 1_000))
                     .count();
                 (own, won)
             })
@@ -568,12 +618,8 @@ fn batched_nonce_claims_stay_single_use(db: &TestDb) {
     assert!(results.iter().all(|(own, _)| *own), "{results:?}");
     assert_eq!(results.iter().map(|(_, won)| won).sum::<usize>(), 50);
     // A replay after the race is still refused, through either handle.
-    assert!(!handles[1]
-        .claim_nonce("AK-batch", "shared-7", 0, 1_000)
-        .unwrap());
-    assert!(!handles[0]
-        .claim_nonce("AK-batch", "own-3", 0, 1_000)
-        .unwrap());
+    assert!(!fresh(&handles[1], "AK-batch", "shared-7", 0, 1_000));
+    assert!(!fresh(&handles[0], "AK-batch", "own-3", 0, 1_000));
 }
 
 fn seed_deals_images_to_tenants_and_filters_agree(db: &TestDb) {
@@ -891,6 +937,7 @@ on_both_engines!(
     duplicates_are_unique_violations_and_roll_back,
     concurrent_writers_all_land_and_nonces_stay_single_use,
     batched_nonce_claims_stay_single_use,
+    nonce_claims_check_keys_and_report_the_generation,
     cached_pages_equal_uncached_slices_and_writes_are_seen,
     seeded_local_images_page_like_uncached_slices,
 );

@@ -406,7 +406,7 @@ pub(crate) fn describe_image_instances(
     }
     let page = state
         .store
-        .placements(
+        .placements_seen(
             caller.tenant,
             &PlacementQuery {
                 filter,
@@ -414,6 +414,7 @@ pub(crate) fn describe_image_instances(
                 offset: (current_page - 1) * page_size,
                 limit: page_size,
             },
+            caller.seen_generation,
         )
         .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
     let list: Vec<ImageInstance<'_>> = page.rows.iter().map(instance).collect();

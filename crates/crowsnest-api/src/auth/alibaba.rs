@@ -16,7 +16,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crowsnest_store::Store;
+use crowsnest_store::{NonceVerdict, Store};
 
 use super::{constant_time_eq, parse_iso8601_ms, AuthSettings, Caller};
 use crate::error::{ApiError, Dialect};
@@ -57,6 +57,14 @@ fn mismatch() -> ApiError {
         StatusCode::BAD_REQUEST,
         "SignatureDoesNotMatch",
         "Specified signature is not matched with our calculation.",
+    )
+}
+
+fn inactive() -> ApiError {
+    err(
+        StatusCode::BAD_REQUEST,
+        "InvalidAccessKeyId.Inactive",
+        "Specified access key is disabled.",
     )
 }
 
@@ -110,9 +118,27 @@ fn check_time(settings: &AuthSettings, stamp: &str) -> Result<i64, ApiError> {
     Ok(ts.max(now).saturating_add(settings.max_skew_ms))
 }
 
+/// The caller's AccessKey, from this process's cache when it is there (the nonce claim then
+/// checks that the key is still enabled).
 fn lookup(store: &Store, access_key_id: &str) -> Result<crowsnest_store::ApiKey, ApiError> {
-    let key = store
-        .api_key(access_key_id)
+    refuse_unusable(store.api_key_cached(access_key_id))
+}
+
+/// The error for a signature that does not match. A cached key may have been revoked since;
+/// the key is then read again, so that such a request is refused as inactive, the way a
+/// lookup without the cache refuses it before comparing signatures.
+fn refuse_signature(store: &Store, access_key_id: &str) -> ApiError {
+    match refuse_unusable(store.api_key(access_key_id)) {
+        Ok(_) => mismatch(),
+        Err(e) => e,
+    }
+}
+
+/// The key a lookup found, or the error for a missing or disabled one.
+fn refuse_unusable(
+    found: Result<Option<crowsnest_store::ApiKey>, crowsnest_store::StoreError>,
+) -> Result<crowsnest_store::ApiKey, ApiError> {
+    let key = found
         .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?
         .ok_or_else(|| {
             err(
@@ -122,11 +148,7 @@ fn lookup(store: &Store, access_key_id: &str) -> Result<crowsnest_store::ApiKey,
             )
         })?;
     if !key.enabled {
-        return Err(err(
-            StatusCode::BAD_REQUEST,
-            "InvalidAccessKeyId.Inactive",
-            "Specified access key is disabled.",
-        ));
+        return Err(inactive());
     }
     Ok(key)
 }
@@ -138,7 +160,7 @@ fn claim(
     nonce: &str,
     remember_until: i64,
 ) -> Result<Caller, ApiError> {
-    let fresh = store
+    let claimed = store
         .claim_nonce(
             &key.access_key_id,
             nonce,
@@ -146,18 +168,20 @@ fn claim(
             remember_until,
         )
         .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
-    if !fresh {
-        return Err(err(
+    match claimed.verdict {
+        NonceVerdict::Fresh => Ok(Caller {
+            tenant: key.tenant,
+            principal: key.access_key_id.clone(),
+            actions: key.actions.clone(),
+            seen_generation: Some(claimed.generation),
+        }),
+        NonceVerdict::Replayed => Err(err(
             StatusCode::BAD_REQUEST,
             "SignatureNonceUsed",
             "Specified signature nonce was used already.",
-        ));
+        )),
+        NonceVerdict::KeyDisabled => Err(inactive()),
     }
-    Ok(Caller {
-        tenant: key.tenant,
-        principal: key.access_key_id.clone(),
-        actions: key.actions.clone(),
-    })
 }
 
 /// The RPC string to sign for `params` (which must not include `Signature`).
@@ -226,7 +250,7 @@ fn authenticate_rpc(
             .collect();
     let expected = rpc_signature(&key.secret, &rpc_string_to_sign(req.method, &signed));
     if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
-        return Err(mismatch());
+        return Err(refuse_signature(store, access_key_id));
     }
     claim(store, settings, &key, nonce, remember_until)
 }
@@ -347,7 +371,7 @@ fn authenticate_acs3(
     let remember_until = check_time(settings, stamp)?;
     let key = lookup(store, &auth.credential)?;
     if !payload_hash.eq_ignore_ascii_case(&hex::encode(Sha256::digest(req.body))) {
-        return Err(mismatch());
+        return Err(refuse_signature(store, &auth.credential));
     }
     let canonical = acs3_canonical_request(
         req.method,
@@ -363,7 +387,7 @@ fn authenticate_acs3(
         expected.as_bytes(),
         auth.signature.to_ascii_lowercase().as_bytes(),
     ) {
-        return Err(mismatch());
+        return Err(refuse_signature(store, &auth.credential));
     }
     claim(store, settings, &key, nonce, remember_until)
 }

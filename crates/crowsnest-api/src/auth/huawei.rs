@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 
-use crowsnest_store::Store;
+use crowsnest_store::{ApiKey, NonceVerdict, Store, StoreError};
 
 use super::{constant_time_eq, AuthSettings, Caller};
 use crate::error::{ApiError, Dialect};
@@ -105,6 +105,7 @@ pub fn verify(
             tenant,
             principal: "token".into(),
             actions,
+            seen_generation: None,
         });
     }
     let Some(authorization) = header(req.headers, "authorization") else {
@@ -129,11 +130,9 @@ pub fn verify(
             "the request time is outside the allowed window",
         ));
     }
-    let key = store
-        .api_key(&auth.access)
-        .map_err(AuthFailure::Store)?
-        .filter(|k| k.enabled)
-        .ok_or_else(|| unauthenticated("the access key is unknown or disabled"))?;
+    // From this process's cache when it is there: the nonce claim below checks that the key
+    // is still enabled.
+    let key = usable_key(store.api_key_cached(&auth.access))?;
     let payload_hash = if req.body.is_empty() {
         EMPTY_SHA256.to_owned()
     } else if let Some(h) = header(req.headers, "x-sdk-content-sha256") {
@@ -155,13 +154,16 @@ pub fn verify(
         expected.as_bytes(),
         auth.signature.to_ascii_lowercase().as_bytes(),
     ) {
+        // A cached key may have been revoked since; read it again so that the refusal says
+        // so, as it would without the cache.
+        usable_key(store.api_key(&auth.access))?;
         return Err(unauthenticated("the signature does not match"));
     }
     // The scheme has no nonce, so the signature is one: it covers the method, path, query,
     // signed headers, body and X-Sdk-Date, and is remembered for as long as that date could
     // still be accepted. Only a verified signature is claimed, so forged requests cannot fill
     // the table or block a genuine one.
-    let fresh = store
+    let claimed = store
         .claim_nonce(
             &key.access_key_id,
             &format!(
@@ -172,16 +174,30 @@ pub fn verify(
             ts.saturating_add(settings.max_skew_ms),
         )
         .map_err(AuthFailure::Store)?;
-    if !fresh {
-        return Err(unauthenticated(
+    match claimed.verdict {
+        NonceVerdict::Fresh => Ok(Caller {
+            tenant: key.tenant,
+            principal: key.access_key_id,
+            actions: key.actions,
+            seen_generation: Some(claimed.generation),
+        }),
+        NonceVerdict::Replayed => Err(unauthenticated(
             "the request was already received (replayed signature)",
-        ));
+        )),
+        NonceVerdict::KeyDisabled => Err(key_unusable()),
     }
-    Ok(Caller {
-        tenant: key.tenant,
-        principal: key.access_key_id,
-        actions: key.actions,
-    })
+}
+
+/// The key a lookup found, unless it is missing or disabled.
+fn usable_key(found: Result<Option<ApiKey>, StoreError>) -> Result<ApiKey, AuthFailure> {
+    found
+        .map_err(AuthFailure::Store)?
+        .filter(|k| k.enabled)
+        .ok_or_else(key_unusable)
+}
+
+fn key_unusable() -> AuthFailure {
+    unauthenticated("the access key is unknown or disabled")
 }
 
 /// The parts of an `SDK-HMAC-SHA256` Authorization header.

@@ -65,6 +65,9 @@ pub struct Caller {
     pub principal: String,
     /// The policy actions granted.
     pub actions: Vec<String>,
+    /// The store generation the request's nonce claim saw (signed requests only): list pages
+    /// remembered at it are answered without a read transaction (`Store::placements_seen`).
+    pub seen_generation: Option<i64>,
 }
 
 impl Caller {

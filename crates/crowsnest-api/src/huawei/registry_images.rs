@@ -355,7 +355,7 @@ pub(crate) fn list(
     let query = placement_query(q)?;
     let page = state
         .store
-        .placements(caller.tenant, &query)
+        .placements_seen(caller.tenant, &query, caller.seen_generation)
         .map_err(|e| ApiError::internal(Dialect::Huawei, e))?;
     let index_rows: Vec<i64> = page
         .rows

@@ -142,6 +142,7 @@ pub async fn submit(State(console): State<Console>, headers: HeaderMap, body: By
                             tenant,
                             principal: "token".into(),
                             actions,
+                            seen_generation: None,
                         },
                         Credential::Token(token.clone()),
                     )
@@ -159,6 +160,7 @@ pub async fn submit(State(console): State<Console>, headers: HeaderMap, body: By
                         tenant: k.tenant,
                         principal: k.access_key_id.clone(),
                         actions: k.actions,
+                        seen_generation: None,
                     },
                     Credential::AccessKey(k.access_key_id),
                 )
