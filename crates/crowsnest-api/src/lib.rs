@@ -118,6 +118,8 @@ pub struct AppState {
     pub vm_importer: Option<Arc<dyn native::vm_images::VmImporter>>,
     /// VM imports running now (bounded by [`native::vm_images::MAX_RUNNING_IMPORTS`]).
     pub(crate) running_imports: Arc<AtomicUsize>,
+    /// Answers rendered from pages the store shares from its cache (see `reply`).
+    pub(crate) rendered: Arc<reply::RenderedPages>,
 }
 
 impl AppState {
@@ -133,6 +135,7 @@ impl AppState {
             settings: Arc::new(settings),
             vm_importer: None,
             running_imports: Arc::new(AtomicUsize::new(0)),
+            rendered: Arc::default(),
         }
     }
 

@@ -278,6 +278,11 @@ fn keys_tokens_and_nonces(db: &TestDb) {
     assert!(fresh(&store, "AK2", "n1", 50, 150));
     // Expired nonces are forgotten.
     assert!(fresh(&store, "AK1", "n1", 101, 200));
+    // A second later the batch also purges expired nonces (nonce_claims.rs), and still
+    // answers its own claim and later ones right.
+    assert!(fresh(&store, "AK1", "n2", 5_000, 6_000));
+    assert!(!fresh(&store, "AK1", "n2", 5_001, 6_000));
+    assert!(fresh(&store, "AK1", "n1", 5_002, 6_000));
 }
 
 /// Whether the claim of `nonce` found it new (see `NonceVerdict`).

@@ -417,19 +417,24 @@ pub(crate) fn describe_image_instances(
             caller.seen_generation,
         )
         .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
-    let list: Vec<ImageInstance<'_>> = page.rows.iter().map(instance).collect();
-    JsonObject::of(
-        Dialect::Alibaba,
-        &ImageInstances {
-            page_info: PageInfo {
-                current_page,
-                page_size,
-                total_count: page.total,
-                count: list.len(),
-            },
-            image_instance_list: list,
-        },
-    )
+    // The page and its paging are the whole answer.
+    state
+        .rendered
+        .get_or_render(&page, format!("{current_page}/{page_size}"), |page| {
+            let list: Vec<ImageInstance<'_>> = page.rows.iter().map(instance).collect();
+            JsonObject::of(
+                Dialect::Alibaba,
+                &ImageInstances {
+                    page_info: PageInfo {
+                        current_page,
+                        page_size,
+                        total_count: page.total,
+                        count: list.len(),
+                    },
+                    image_instance_list: list,
+                },
+            )
+        })
 }
 
 /// DescribeImageCriteria: the search conditions DescribeImageInstances accepts, optionally only
