@@ -455,6 +455,86 @@ pub(crate) fn count_placements(
     Ok(())
 }
 
+/// What a placements query runs, and the keys its answers are remembered under.
+struct PlacementPlan {
+    params: Vec<Value>,
+    count_sql: String,
+    count_key: String,
+    ids_base: String,
+    ids_key: String,
+    page_key: String,
+    /// The ORDER BY list of the page.
+    order: &'static str,
+    offset: i64,
+    limit: i64,
+}
+
+fn placement_plan(tenant: TenantId, query: &PlacementQuery) -> PlacementPlan {
+    let mut tables = Tables::default();
+    query.filter.tables(&mut tables);
+    // A placement's tenant is its repository's (put_tag copies it), so when the filter
+    // reads the repository anyway the tenant condition goes there: the query then starts
+    // from the tenant's few matching repositories and counts through an index on
+    // image_tags(repository_id) without reading placement rows.
+    let mut params: Vec<Value> = vec![tenant.0.into()];
+    let mut filter_sql = String::new();
+    query.filter.to_sql(&mut filter_sql, &mut params);
+    // The same tenant stays on image_tags too: with it the planner can also walk the
+    // tenant-leading image_tags indexes in the page's order and stop after LIMIT rows,
+    // which it cannot from the repository side (a sort by scan time over a million
+    // placements took seconds, with it well under a millisecond), and it still starts from
+    // the repositories when the filter names a few.
+    let where_sql = if tables.repository || tables.registry {
+        format!("t.tenant_id = $1 AND r.tenant_id = $1 AND ({filter_sql})")
+    } else {
+        format!("t.tenant_id = $1 AND ({filter_sql})")
+    };
+    // The scan copies on image_tags order the page through the scan-time indexes.
+    let order = match query.order {
+        PlacementOrder::Id => "t.id",
+        PlacementOrder::LastScanAsc => "t.scan_finished_ms, t.id",
+        PlacementOrder::LastScanDesc => "t.scan_finished_ms DESC, t.id",
+    };
+    // A filter on repository, registry, scan state and risk only is counted by summing
+    // the per-repository counts (aliased t: it has the same scan_state and scan_risky
+    // columns) instead of visiting every matching placement.
+    let count_sql = if query.filter.countable_from_summary() {
+        format!(
+            "SELECT CAST(COALESCE(SUM(t.n), 0) AS BIGINT) FROM placement_counts t{} \
+             WHERE t.tenant_id = $1 AND ({filter_sql})",
+            joins(tables)
+        )
+    } else {
+        format!(
+            "SELECT COUNT(*) FROM image_tags t{} WHERE {where_sql}",
+            joins(tables)
+        )
+    };
+    // The cache keys: the statement and its values (the tenant is $1).
+    let count_key = format!("{count_sql}\n{params:?}");
+    let ids_base = format!(
+        "SELECT t.id, t.scan_finished_ms FROM image_tags t{} WHERE {where_sql}",
+        joins(tables)
+    );
+    let ids_key = format!("{ids_base}\n{order}\n{params:?}");
+    let offset = query.offset.max(0);
+    let limit = query.limit.max(0);
+    // The whole page is remembered too: the same request at the same generation is
+    // answered without SQL (list_cache.rs).
+    let page_key = format!("{ids_key}\n{offset}\n{limit}");
+    PlacementPlan {
+        params,
+        count_sql,
+        count_key,
+        ids_base,
+        ids_key,
+        page_key,
+        order,
+        offset,
+        limit,
+    }
+}
+
 /// The inventory's generation as this transaction sees it (migration 8, list_cache.rs).
 pub(crate) fn generation(tx: &mut Tx<'_>) -> Result<i64, StoreError> {
     tx.query_one("SELECT n FROM store_generation WHERE id = 1", &[])?
@@ -652,58 +732,17 @@ impl Store {
         query: &PlacementQuery,
         seen_generation: Option<i64>,
     ) -> Result<Arc<PlacementPage>, StoreError> {
-        let mut tables = Tables::default();
-        query.filter.tables(&mut tables);
-        // A placement's tenant is its repository's (put_tag copies it), so when the filter
-        // reads the repository anyway the tenant condition goes there: the query then starts
-        // from the tenant's few matching repositories and counts through an index on
-        // image_tags(repository_id) without reading placement rows.
-        let mut params: Vec<Value> = vec![tenant.0.into()];
-        let mut filter_sql = String::new();
-        query.filter.to_sql(&mut filter_sql, &mut params);
-        // The same tenant stays on image_tags too: with it the planner can also walk the
-        // tenant-leading image_tags indexes in the page's order and stop after LIMIT rows,
-        // which it cannot from the repository side (a sort by scan time over a million
-        // placements took seconds, with it well under a millisecond), and it still starts from
-        // the repositories when the filter names a few.
-        let where_sql = if tables.repository || tables.registry {
-            format!("t.tenant_id = $1 AND r.tenant_id = $1 AND ({filter_sql})")
-        } else {
-            format!("t.tenant_id = $1 AND ({filter_sql})")
-        };
-        // The scan copies on image_tags order the page through the scan-time indexes.
-        let order = match query.order {
-            PlacementOrder::Id => "t.id",
-            PlacementOrder::LastScanAsc => "t.scan_finished_ms, t.id",
-            PlacementOrder::LastScanDesc => "t.scan_finished_ms DESC, t.id",
-        };
-        // A filter on repository, registry, scan state and risk only is counted by summing
-        // the per-repository counts (aliased t: it has the same scan_state and scan_risky
-        // columns) instead of visiting every matching placement.
-        let count_sql = if query.filter.countable_from_summary() {
-            format!(
-                "SELECT CAST(COALESCE(SUM(t.n), 0) AS BIGINT) FROM placement_counts t{} \
-                 WHERE t.tenant_id = $1 AND ({filter_sql})",
-                joins(tables)
-            )
-        } else {
-            format!(
-                "SELECT COUNT(*) FROM image_tags t{} WHERE {where_sql}",
-                joins(tables)
-            )
-        };
-        // The cache keys: the statement and its values (the tenant is $1).
-        let count_key = format!("{count_sql}\n{params:?}");
-        let ids_base = format!(
-            "SELECT t.id, t.scan_finished_ms FROM image_tags t{} WHERE {where_sql}",
-            joins(tables)
-        );
-        let ids_key = format!("{ids_base}\n{order}\n{params:?}");
-        let offset = query.offset.max(0);
-        let limit = query.limit.max(0);
-        // The whole page is remembered too: the same request at the same generation is
-        // answered without SQL (list_cache.rs).
-        let page_key = format!("{ids_key}\n{offset}\n{limit}");
+        let PlacementPlan {
+            params,
+            count_sql,
+            count_key,
+            ids_base,
+            ids_key,
+            page_key,
+            order,
+            offset,
+            limit,
+        } = placement_plan(tenant, query);
         self.cached_list(
             &page_key,
             seen_generation,
@@ -804,6 +843,18 @@ impl Store {
                 Ok(PlacementPage { total, rows })
             },
         )
+    }
+
+    /// The page [`Store::placements`] answers, if it is remembered at `generation`; never
+    /// touches the database, so async callers may ask on their own thread.
+    pub fn cached_placements(
+        &self,
+        tenant: TenantId,
+        query: &PlacementQuery,
+        generation: i64,
+    ) -> Option<Arc<PlacementPage>> {
+        self.lists
+            .page(generation, &placement_plan(tenant, query).page_key)
     }
 
     /// Runs `compute` (given the transaction and its store generation) in one read

@@ -86,7 +86,7 @@ pub use inventory::{
     ImageChild, NewImage, NewRegistry, NewRepository, NewTag, PlacementOrder, PlacementPage,
     PlacementQuery, PlacementRow, ScanRecord, ScanState,
 };
-pub use nonce_claims::{NonceClaim, NonceVerdict};
+pub use nonce_claims::{NonceClaim, NonceVerdict, PendingClaim};
 pub use overview::{Overview, TrendDay, VulnerablePlacement};
 pub use registries::{
     NewRegistryConnection, RegistryConnection, SyncEnd, SyncedTag, UnscannedImage,

@@ -3,13 +3,14 @@
 //! Every signed Alibaba request (and every Huawei AK/SK request, whose signature plays the
 //! nonce) must be remembered before it is answered, so that a replay is refused. One write
 //! transaction per request made those requests queue on the single writer: with 64 clients
-//! most of a request's time was spent waiting for other requests' commits. Here concurrent
-//! claims share one transaction: the first caller to find no batch being written becomes the
-//! leader, takes every claim queued so far, writes them in one transaction and hands each
-//! caller its answer; claims that arrive meanwhile form the next batch, led by one of their
-//! own callers. No claim waits for more than the batch in flight and its own, and a claim is
-//! answered only after the transaction that holds it committed, so a replay is still refused
-//! across processes and servers sharing the database.
+//! most of a request's time was spent waiting for other requests' commits. Here claims are
+//! queued, and one writer thread per store (started by the first claim, ending when none came
+//! for a while) takes every claim queued so far, writes them in one transaction, and answers
+//! each caller; claims that arrive meanwhile form the next batch. A claim is answered only
+//! after the transaction that holds it committed, so a replay is still refused across
+//! processes and servers sharing the database. Callers wait for their answer without holding
+//! anything: a blocking caller on its own condition variable, an async one by awaiting it, so
+//! an async server needs no thread per request in flight.
 //!
 //! The batch's transaction also does the two reads every signed request used to pay a
 //! transaction of its own for:
@@ -22,8 +23,12 @@
 //!   answered without a read transaction ([`crate::Store::placements_seen`]).
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use crate::inventory::generation;
 use crate::sql::Value;
@@ -53,58 +58,95 @@ pub struct NonceClaim {
 struct Claim {
     access_key_id: String,
     nonce: String,
+    /// The caller's clock: a stored nonce that expired before it is taken over.
+    now_ms: i64,
     expires_ms: i64,
     /// Where the caller waits for its answer.
     slot: Arc<Slot>,
 }
 
-/// What a waiting caller is told. Each caller is woken once, when this changes: waking every
-/// waiter after every batch (one condition variable for all) cost 64 clients most of their
-/// CPU in context switches of callers that found nothing for them.
-enum Turn {
-    Waiting,
-    /// The batch before finished and this claim is the oldest one queued: lead the next.
-    Lead,
-    /// The claim was written; what it found, or the batch's error text (a `StoreError`
-    /// cannot be cloned).
-    Answered(Result<NonceClaim, String>),
+/// Where one caller waits for its claim's answer: on the condition variable (a blocking
+/// caller) or through its waker (an async one). Each caller is woken once, for its own answer:
+/// waking every waiter after every batch cost 64 clients most of their CPU in context switches.
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    answered: Condvar,
 }
 
-struct Slot {
-    turn: Mutex<Turn>,
-    changed: Condvar,
+#[derive(Default)]
+struct SlotState {
+    /// What the claim found, or the batch's error text (a `StoreError` cannot be cloned).
+    answer: Option<Result<NonceClaim, String>>,
+    waker: Option<Waker>,
 }
 
 impl Slot {
-    fn set(&self, turn: Turn) {
-        *lock(&self.turn) = turn;
-        self.changed.notify_one();
+    fn answer(&self, answer: Result<NonceClaim, String>) {
+        let waker = {
+            let mut state = lock(&self.state);
+            state.answer = Some(answer);
+            state.waker.take()
+        };
+        self.answered.notify_one();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
+}
 
-    /// Waits until the slot is no longer `Waiting`, and takes what it says.
-    fn wait(&self) -> Turn {
-        let mut turn = lock(&self.turn);
-        while matches!(*turn, Turn::Waiting) {
-            turn = self
-                .changed
-                .wait(turn)
+/// A queued nonce claim: [`PendingClaim::wait`] blocks for its answer, and awaiting it does
+/// not, so async servers need no blocking thread per request to claim. Dropping it (a
+/// cancelled request) leaves the claim to be written all the same.
+pub struct PendingClaim {
+    slot: Arc<Slot>,
+}
+
+impl PendingClaim {
+    /// Blocks until the claim is written.
+    pub fn wait(self) -> Result<NonceClaim, StoreError> {
+        let mut state = lock(&self.slot.state);
+        loop {
+            if let Some(answer) = state.answer.take() {
+                return answer.map_err(StoreError::Batch);
+            }
+            state = self
+                .slot
+                .answered
+                .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        std::mem::replace(&mut *turn, Turn::Waiting)
+    }
+}
+
+impl Future for PendingClaim {
+    type Output = Result<NonceClaim, StoreError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = lock(&self.slot.state);
+        match state.answer.take() {
+            Some(answer) => Poll::Ready(answer.map_err(StoreError::Batch)),
+            None => {
+                state.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
     }
 }
 
 #[derive(Default)]
 struct Queue {
     pending: Vec<Claim>,
-    /// True while a caller leads a batch, or has been told to lead the next one.
-    writing: bool,
+    /// True while a writer thread runs (it writes every claim queued until it exits).
+    writer_running: bool,
 }
 
 /// The claims queue of one store handle (and its clones).
 #[derive(Default)]
 pub(crate) struct NonceClaims {
     queue: Mutex<Queue>,
+    /// Signalled when a claim is queued, for the writer waiting for more.
+    queued: Condvar,
     /// When expired nonces were last dropped (ms): once a second is enough, as they only
     /// take room, and the DELETE cost every batch an index scan.
     purged_ms: AtomicI64,
@@ -132,10 +174,16 @@ const MAX_ATTEMPTS: u32 = 5;
 /// At most this many claims go into one transaction, so a batch's commit stays short.
 const MAX_BATCH: usize = 256;
 
+/// How long the writer thread waits for another claim before it exits; a busy server keeps
+/// one writer instead of starting one per burst. The thread holds a clone of the store, so
+/// a dropped store closes its database at most this much later.
+const WRITER_LINGER: Duration = Duration::from_millis(50);
+
 impl Store {
     /// Remembers a signature nonce of an enabled AccessKey until `expires_ms`, unless the key
-    /// already used it inside its window (a replay) or the key is missing or disabled.
-    /// Concurrent calls are written together (see the module comment).
+    /// already used it inside its window (a replay) or the key is missing or disabled. A
+    /// stored nonce whose `expires_ms` is before `now_ms` no longer counts. Blocks until the
+    /// claim is written; concurrent claims are written together (see the module comment).
     pub fn claim_nonce(
         &self,
         access_key_id: &str,
@@ -143,72 +191,91 @@ impl Store {
         now_ms: i64,
         expires_ms: i64,
     ) -> Result<NonceClaim, StoreError> {
-        let slot = Arc::new(Slot {
-            turn: Mutex::new(Turn::Waiting),
-            changed: Condvar::new(),
-        });
+        self.queue_nonce_claim(access_key_id, nonce, now_ms, expires_ms)
+            .wait()
+    }
+
+    /// Queues the claim [`Store::claim_nonce`] makes, without waiting for it: the returned
+    /// claim is waited for or awaited. The store's writer thread writes it (and is started
+    /// here when none runs).
+    pub fn queue_nonce_claim(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> PendingClaim {
+        let slot = Arc::new(Slot::default());
         let claim = Claim {
             access_key_id: access_key_id.to_owned(),
             nonce: nonce.to_owned(),
+            now_ms,
             expires_ms,
             slot: Arc::clone(&slot),
         };
-        let lead_now = {
+        let start_writer = {
             let mut queue = lock(&self.nonces.queue);
             queue.pending.push(claim);
-            // Nothing is being written, so nothing else is queued: this claim leads at once.
-            !std::mem::replace(&mut queue.writing, true)
+            !std::mem::replace(&mut queue.writer_running, true)
         };
-        if lead_now {
-            self.lead_batch(now_ms);
-        }
-        loop {
-            match slot.wait() {
-                Turn::Answered(Ok(claim)) => {
-                    if claim.verdict == NonceVerdict::KeyDisabled {
-                        lock(&self.nonces.known_keys).remove(access_key_id);
-                    }
-                    return Ok(claim);
-                }
-                Turn::Answered(Err(message)) => return Err(StoreError::Batch(message)),
-                // The claim is the oldest queued, so the batch it leads holds it.
-                Turn::Lead => self.lead_batch(now_ms),
-                Turn::Waiting => unreachable!("Slot::wait returns a changed turn"),
+        if start_writer {
+            let store = self.clone();
+            let started = std::thread::Builder::new()
+                .name("nonce-writer".into())
+                .spawn(move || store.write_queued_claims(WRITER_LINGER));
+            if started.is_err() {
+                // No thread to be had: write the queue here, as the caller waits anyway.
+                self.write_queued_claims(Duration::ZERO);
             }
+        } else {
+            self.nonces.queued.notify_one();
         }
+        PendingClaim { slot }
     }
 
-    /// Writes the oldest queued claims (at most [`MAX_BATCH`]) and answers each of them; then
-    /// hands the lead to the oldest claim still queued, or steps down.
-    fn lead_batch(&self, now_ms: i64) {
-        let batch: Vec<Claim> = {
-            let mut queue = lock(&self.nonces.queue);
-            let take = queue.pending.len().min(MAX_BATCH);
-            queue.pending.drain(..take).collect()
-        };
-        // A panic must not leave the queue without a leader, or every later claim would wait
-        // forever.
-        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.write_claims(&batch, now_ms)
-        }))
-        .unwrap_or_else(|_| Err(StoreError::Batch("writing the nonce batch panicked".into())));
-        match written {
-            Ok(answers) => {
-                for (claim, answer) in batch.iter().zip(answers) {
-                    claim.slot.set(Turn::Answered(Ok(answer)));
+    /// The writer: writes the oldest queued claims (at most [`MAX_BATCH`]) batch after batch
+    /// and answers each; returns once nothing was queued for `linger`.
+    fn write_queued_claims(&self, linger: Duration) {
+        loop {
+            let batch: Vec<Claim> = {
+                let mut queue = lock(&self.nonces.queue);
+                while queue.pending.is_empty() {
+                    let (guard, waited) = self
+                        .nonces
+                        .queued
+                        .wait_timeout(queue, linger)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    queue = guard;
+                    if waited.timed_out() && queue.pending.is_empty() {
+                        queue.writer_running = false;
+                        return;
+                    }
+                }
+                let take = queue.pending.len().min(MAX_BATCH);
+                queue.pending.drain(..take).collect()
+            };
+            // A panic must not end the writer with `writer_running` set, or every later
+            // claim would wait forever.
+            let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.write_claims(&batch)
+            }))
+            .unwrap_or_else(|_| Err(StoreError::Batch("writing the nonce batch panicked".into())));
+            match written {
+                Ok(answers) => {
+                    for (claim, answer) in batch.iter().zip(answers) {
+                        if answer.verdict == NonceVerdict::KeyDisabled {
+                            lock(&self.nonces.known_keys).remove(&claim.access_key_id);
+                        }
+                        claim.slot.answer(Ok(answer));
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    for claim in &batch {
+                        claim.slot.answer(Err(message.clone()));
+                    }
                 }
             }
-            Err(e) => {
-                let message = e.to_string();
-                for claim in &batch {
-                    claim.slot.set(Turn::Answered(Err(message.clone())));
-                }
-            }
-        }
-        let mut queue = lock(&self.nonces.queue);
-        match queue.pending.first() {
-            Some(next) => next.slot.set(Turn::Lead),
-            None => queue.writing = false,
         }
     }
 
@@ -220,7 +287,9 @@ impl Store {
     /// therefore writes its claims in key order, so that two batches lock shared keys in the
     /// same order; a deadlock that is still found (the purge deletes rows in its own order)
     /// rolls the transaction back, and the batch is written again from the start.
-    fn write_claims(&self, batch: &[Claim], now_ms: i64) -> Result<Vec<NonceClaim>, StoreError> {
+    fn write_claims(&self, batch: &[Claim]) -> Result<Vec<NonceClaim>, StoreError> {
+        // Expired nonces are purged by the latest clock of the batch.
+        let now_ms = batch.iter().map(|c| c.now_ms).max().unwrap_or(0);
         let mut order: Vec<usize> = (0..batch.len()).collect();
         order.sort_by(|&a, &b| {
             let key = |i: usize| (&batch[i].access_key_id, &batch[i].nonce);
@@ -282,7 +351,7 @@ impl Store {
                         claim.access_key_id.as_str().into(),
                         claim.nonce.as_str().into(),
                         Value::Int(claim.expires_ms),
-                        Value::Int(now_ms),
+                        Value::Int(claim.now_ms),
                     ],
                 )?;
                 answers[index].verdict = if inserted == 1 {
@@ -299,6 +368,12 @@ impl Store {
             }
             answers
         })
+    }
+
+    /// The AccessKey `access_key_id` if this process remembers it ([`Store::api_key_cached`]);
+    /// never touches the database.
+    pub fn api_key_if_known(&self, access_key_id: &str) -> Option<ApiKey> {
+        lock(&self.nonces.known_keys).get(access_key_id).cloned()
     }
 
     /// The AccessKey `access_key_id` as the authenticator needs it: remembered by this process

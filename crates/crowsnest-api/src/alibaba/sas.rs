@@ -4,7 +4,9 @@
 use serde_json::{json, Value};
 
 use crowsnest_store::inventory::ScanSummary;
-use crowsnest_store::{Field, Filter, PlacementOrder, PlacementQuery, PlacementRow};
+use std::sync::Arc;
+
+use crowsnest_store::{Field, Filter, PlacementOrder, PlacementPage, PlacementQuery, PlacementRow};
 
 use super::params::{invalid, Params};
 use crate::auth::Caller;
@@ -392,49 +394,87 @@ pub(crate) fn describe_image_instances(
     caller: &Caller,
     p: &Params<'_>,
 ) -> Result<JsonObject, ApiError> {
-    let page_size = p.int("PageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)?;
-    let current_page = p.int("CurrentPage", 1, 1, MAX_CURRENT_PAGE)?;
-    let mut filter = criteria_filter(p.text("Criteria"), p.text("LogicalExp"))?;
-    if let Some(scanned) = p.bool("Scanned")? {
-        let done = Filter::In(Field::ScanState, vec!["succeeded".into(), "failed".into()]);
-        let scanned_filter = if scanned {
-            done
-        } else {
-            Filter::Not(Box::new(done))
-        };
-        filter = Filter::All(vec![filter, scanned_filter]);
-    }
+    let request = InstancesRequest::of(p)?;
     let page = state
         .store
-        .placements_seen(
-            caller.tenant,
-            &PlacementQuery {
+        .placements_seen(caller.tenant, &request.query, caller.seen_generation)
+        .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
+    request.answer(state, &page)
+}
+
+/// [`describe_image_instances`] from memory: the page remembered at the generation the
+/// caller's nonce claim saw, or None.
+pub(crate) fn describe_image_instances_cached(
+    state: &AppState,
+    caller: &Caller,
+    p: &Params<'_>,
+) -> Option<Result<JsonObject, ApiError>> {
+    let request = match InstancesRequest::of(p) {
+        Ok(request) => request,
+        Err(e) => return Some(Err(e)),
+    };
+    let page =
+        state
+            .store
+            .cached_placements(caller.tenant, &request.query, caller.seen_generation?)?;
+    Some(request.answer(state, &page))
+}
+
+/// A validated DescribeImageInstances request.
+struct InstancesRequest {
+    query: PlacementQuery,
+    current_page: i64,
+    page_size: i64,
+}
+
+impl InstancesRequest {
+    fn of(p: &Params<'_>) -> Result<InstancesRequest, ApiError> {
+        let page_size = p.int("PageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)?;
+        let current_page = p.int("CurrentPage", 1, 1, MAX_CURRENT_PAGE)?;
+        let mut filter = criteria_filter(p.text("Criteria"), p.text("LogicalExp"))?;
+        if let Some(scanned) = p.bool("Scanned")? {
+            let done = Filter::In(Field::ScanState, vec!["succeeded".into(), "failed".into()]);
+            let scanned_filter = if scanned {
+                done
+            } else {
+                Filter::Not(Box::new(done))
+            };
+            filter = Filter::All(vec![filter, scanned_filter]);
+        }
+        Ok(InstancesRequest {
+            query: PlacementQuery {
                 filter,
                 order: PlacementOrder::Id,
                 offset: (current_page - 1) * page_size,
                 limit: page_size,
             },
-            caller.seen_generation,
-        )
-        .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
-    // The page and its paging are the whole answer.
-    state
-        .rendered
-        .get_or_render(&page, format!("{current_page}/{page_size}"), |page| {
-            let list: Vec<ImageInstance<'_>> = page.rows.iter().map(instance).collect();
-            JsonObject::of(
-                Dialect::Alibaba,
-                &ImageInstances {
-                    page_info: PageInfo {
-                        current_page,
-                        page_size,
-                        total_count: page.total,
-                        count: list.len(),
-                    },
-                    image_instance_list: list,
-                },
-            )
+            current_page,
+            page_size,
         })
+    }
+
+    /// The answer for `page`. The page and its paging are the whole answer, so it is rendered
+    /// once per page the store shares (`reply::RenderedPages`).
+    fn answer(&self, state: &AppState, page: &Arc<PlacementPage>) -> Result<JsonObject, ApiError> {
+        let (current_page, page_size) = (self.current_page, self.page_size);
+        state
+            .rendered
+            .get_or_render(page, format!("{current_page}/{page_size}"), |page| {
+                let list: Vec<ImageInstance<'_>> = page.rows.iter().map(instance).collect();
+                JsonObject::of(
+                    Dialect::Alibaba,
+                    &ImageInstances {
+                        page_info: PageInfo {
+                            current_page,
+                            page_size,
+                            total_count: page.total,
+                            count: list.len(),
+                        },
+                        image_instance_list: list,
+                    },
+                )
+            })
+    }
 }
 
 /// DescribeImageCriteria: the search conditions DescribeImageInstances accepts, optionally only

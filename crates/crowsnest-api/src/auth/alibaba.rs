@@ -16,7 +16,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crowsnest_store::{NonceVerdict, Store};
+use crowsnest_store::{ApiKey, NonceClaim, NonceVerdict, Store, StoreError};
 
 use super::{constant_time_eq, parse_iso8601_ms, AuthSettings, Caller};
 use crate::error::{ApiError, Dialect};
@@ -85,16 +85,82 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Authenticates an Alibaba request by whichever scheme it carries.
+/// Authenticates an Alibaba request by whichever scheme it carries, and claims its nonce.
 pub fn authenticate(
     store: &Store,
     settings: &AuthSettings,
     req: &SignedRequest<'_>,
 ) -> Result<Caller, ApiError> {
+    let verified = verify(store, settings, req, Keys::Store)?;
+    let claimed = store
+        .claim_nonce(
+            &verified.key.access_key_id,
+            &verified.nonce,
+            settings.clock.now_ms(),
+            verified.remember_until,
+        )
+        .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
+    caller(verified.key, claimed)
+}
+
+/// A request whose signature matched its AccessKey; its nonce is not claimed yet.
+pub struct Verified {
+    /// The caller's key.
+    pub key: ApiKey,
+    /// The nonce to claim.
+    pub nonce: String,
+    /// Until when the nonce must be remembered.
+    pub remember_until: i64,
+}
+
+/// [`authenticate`]'s checks before the nonce claim, with a key this process remembers and
+/// without touching the store; None when the key is not remembered or the request is
+/// refused (then [`authenticate`] gives the exact error).
+pub fn verify_with_known_key(
+    store: &Store,
+    settings: &AuthSettings,
+    req: &SignedRequest<'_>,
+) -> Option<Verified> {
+    verify(store, settings, req, Keys::KnownOnly).ok()
+}
+
+/// The caller a verified key's nonce claim admits, or the refusal.
+pub fn caller(key: ApiKey, claimed: NonceClaim) -> Result<Caller, ApiError> {
+    match claimed.verdict {
+        NonceVerdict::Fresh => Ok(Caller {
+            tenant: key.tenant,
+            principal: key.access_key_id,
+            actions: key.actions,
+            seen_generation: Some(claimed.generation),
+        }),
+        NonceVerdict::Replayed => Err(err(
+            StatusCode::BAD_REQUEST,
+            "SignatureNonceUsed",
+            "Specified signature nonce was used already.",
+        )),
+        NonceVerdict::KeyDisabled => Err(inactive()),
+    }
+}
+
+/// Where verification finds AccessKeys.
+#[derive(Clone, Copy)]
+enum Keys {
+    /// This process's cache, else the store.
+    Store,
+    /// This process's cache only.
+    KnownOnly,
+}
+
+fn verify(
+    store: &Store,
+    settings: &AuthSettings,
+    req: &SignedRequest<'_>,
+    keys: Keys,
+) -> Result<Verified, ApiError> {
     if is_acs3(req.headers) {
-        authenticate_acs3(store, settings, req)
+        verify_acs3(store, settings, req, keys)
     } else {
-        authenticate_rpc(store, settings, req)
+        verify_rpc(store, settings, req, keys)
     }
 }
 
@@ -120,24 +186,28 @@ fn check_time(settings: &AuthSettings, stamp: &str) -> Result<i64, ApiError> {
 
 /// The caller's AccessKey, from this process's cache when it is there (the nonce claim then
 /// checks that the key is still enabled).
-fn lookup(store: &Store, access_key_id: &str) -> Result<crowsnest_store::ApiKey, ApiError> {
-    refuse_unusable(store.api_key_cached(access_key_id))
+fn lookup(store: &Store, access_key_id: &str, keys: Keys) -> Result<ApiKey, ApiError> {
+    match keys {
+        Keys::Store => refuse_unusable(store.api_key_cached(access_key_id)),
+        Keys::KnownOnly => refuse_unusable(Ok(store.api_key_if_known(access_key_id))),
+    }
 }
 
 /// The error for a signature that does not match. A cached key may have been revoked since;
 /// the key is then read again, so that such a request is refused as inactive, the way a
 /// lookup without the cache refuses it before comparing signatures.
-fn refuse_signature(store: &Store, access_key_id: &str) -> ApiError {
-    match refuse_unusable(store.api_key(access_key_id)) {
-        Ok(_) => mismatch(),
-        Err(e) => e,
+fn refuse_signature(store: &Store, access_key_id: &str, keys: Keys) -> ApiError {
+    match keys {
+        Keys::Store => match refuse_unusable(store.api_key(access_key_id)) {
+            Ok(_) => mismatch(),
+            Err(e) => e,
+        },
+        Keys::KnownOnly => mismatch(),
     }
 }
 
 /// The key a lookup found, or the error for a missing or disabled one.
-fn refuse_unusable(
-    found: Result<Option<crowsnest_store::ApiKey>, crowsnest_store::StoreError>,
-) -> Result<crowsnest_store::ApiKey, ApiError> {
+fn refuse_unusable(found: Result<Option<ApiKey>, StoreError>) -> Result<ApiKey, ApiError> {
     let key = found
         .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?
         .ok_or_else(|| {
@@ -151,37 +221,6 @@ fn refuse_unusable(
         return Err(inactive());
     }
     Ok(key)
-}
-
-fn claim(
-    store: &Store,
-    settings: &AuthSettings,
-    key: &crowsnest_store::ApiKey,
-    nonce: &str,
-    remember_until: i64,
-) -> Result<Caller, ApiError> {
-    let claimed = store
-        .claim_nonce(
-            &key.access_key_id,
-            nonce,
-            settings.clock.now_ms(),
-            remember_until,
-        )
-        .map_err(|e| ApiError::internal(Dialect::Alibaba, e))?;
-    match claimed.verdict {
-        NonceVerdict::Fresh => Ok(Caller {
-            tenant: key.tenant,
-            principal: key.access_key_id.clone(),
-            actions: key.actions.clone(),
-            seen_generation: Some(claimed.generation),
-        }),
-        NonceVerdict::Replayed => Err(err(
-            StatusCode::BAD_REQUEST,
-            "SignatureNonceUsed",
-            "Specified signature nonce was used already.",
-        )),
-        NonceVerdict::KeyDisabled => Err(inactive()),
-    }
 }
 
 /// The RPC string to sign for `params` (which must not include `Signature`).
@@ -210,11 +249,12 @@ pub fn rpc_signature(secret: &str, string_to_sign: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-fn authenticate_rpc(
+fn verify_rpc(
     store: &Store,
     settings: &AuthSettings,
     req: &SignedRequest<'_>,
-) -> Result<Caller, ApiError> {
+    keys: Keys,
+) -> Result<Verified, ApiError> {
     let p = req.params;
     let access_key_id = p.get("AccessKeyId").ok_or_else(|| missing("AccessKeyId"))?;
     let signature = p.get("Signature").ok_or_else(|| missing("Signature"))?;
@@ -242,7 +282,7 @@ fn authenticate_rpc(
         .get("SignatureNonce")
         .ok_or_else(|| missing("SignatureNonce"))?;
     let remember_until = check_time(settings, stamp)?;
-    let key = lookup(store, access_key_id)?;
+    let key = lookup(store, access_key_id, keys)?;
     let signed: Vec<(String, String)> =
         p.0.iter()
             .filter(|(k, _)| k != "Signature")
@@ -250,9 +290,13 @@ fn authenticate_rpc(
             .collect();
     let expected = rpc_signature(&key.secret, &rpc_string_to_sign(req.method, &signed));
     if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
-        return Err(refuse_signature(store, access_key_id));
+        return Err(refuse_signature(store, access_key_id, keys));
     }
-    claim(store, settings, &key, nonce, remember_until)
+    Ok(Verified {
+        key,
+        nonce: nonce.to_owned(),
+        remember_until,
+    })
 }
 
 /// The parts of an ACS3 `Authorization` header.
@@ -343,11 +387,12 @@ const ACS3_REQUIRED: &[&str] = &[
     "x-acs-content-sha256",
 ];
 
-fn authenticate_acs3(
+fn verify_acs3(
     store: &Store,
     settings: &AuthSettings,
     req: &SignedRequest<'_>,
-) -> Result<Caller, ApiError> {
+    keys: Keys,
+) -> Result<Verified, ApiError> {
     let auth = header(req.headers, "authorization")
         .and_then(parse_acs3_authorization)
         .ok_or_else(|| incomplete("Malformed Authorization header."))?;
@@ -369,9 +414,9 @@ fn authenticate_acs3(
     let payload_hash = header(req.headers, "x-acs-content-sha256")
         .ok_or_else(|| missing("x-acs-content-sha256"))?;
     let remember_until = check_time(settings, stamp)?;
-    let key = lookup(store, &auth.credential)?;
+    let key = lookup(store, &auth.credential, keys)?;
     if !payload_hash.eq_ignore_ascii_case(&hex::encode(Sha256::digest(req.body))) {
-        return Err(refuse_signature(store, &auth.credential));
+        return Err(refuse_signature(store, &auth.credential, keys));
     }
     let canonical = acs3_canonical_request(
         req.method,
@@ -387,9 +432,13 @@ fn authenticate_acs3(
         expected.as_bytes(),
         auth.signature.to_ascii_lowercase().as_bytes(),
     ) {
-        return Err(refuse_signature(store, &auth.credential));
+        return Err(refuse_signature(store, &auth.credential, keys));
     }
-    claim(store, settings, &key, nonce, remember_until)
+    Ok(Verified {
+        key,
+        nonce: nonce.to_owned(),
+        remember_until,
+    })
 }
 
 #[cfg(test)]
