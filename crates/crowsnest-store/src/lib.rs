@@ -216,6 +216,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0012_registry_schedules.sql"),
     include_str!("../migrations/0013_critical_findings.sql"),
     include_str!("../migrations/0014_vm_image_inventories.sql"),
+    include_str!("../migrations/0015_nonces_by_expiry.sql"),
 ];
 
 /// A handle on the store; cheap to clone, safe to share between threads. Every method blocks,

@@ -58,7 +58,7 @@ pub struct NonceClaim {
 struct Claim {
     access_key_id: String,
     nonce: String,
-    /// The caller's clock: a stored nonce that expired before it is taken over.
+    /// The caller's clock, by which expired nonces are purged.
     now_ms: i64,
     expires_ms: i64,
     /// Where the caller waits for its answer.
@@ -181,9 +181,12 @@ const WRITER_LINGER: Duration = Duration::from_millis(50);
 
 impl Store {
     /// Remembers a signature nonce of an enabled AccessKey until `expires_ms`, unless the key
-    /// already used it inside its window (a replay) or the key is missing or disabled. A
-    /// stored nonce whose `expires_ms` is before `now_ms` no longer counts. Blocks until the
-    /// claim is written; concurrent claims are written together (see the module comment).
+    /// already claimed it with the same `expires_ms` (a replay) or the key is missing or
+    /// disabled. `expires_ms` must follow from the signed request (its timestamp plus the
+    /// accepted skew), so that a replay of it has the same; then the request is refused as
+    /// too old once its nonce is forgotten. Expired nonces are purged by `now_ms`. Blocks
+    /// until the claim is written; concurrent claims are written together (see the module
+    /// comment).
     pub fn claim_nonce(
         &self,
         access_key_id: &str,
@@ -292,7 +295,10 @@ impl Store {
         let now_ms = batch.iter().map(|c| c.now_ms).max().unwrap_or(0);
         let mut order: Vec<usize> = (0..batch.len()).collect();
         order.sort_by(|&a, &b| {
-            let key = |i: usize| (&batch[i].access_key_id, &batch[i].nonce);
+            let key = |i: usize| {
+                let claim = &batch[i];
+                (claim.expires_ms, &claim.access_key_id, &claim.nonce)
+            };
             key(a).cmp(&key(b))
         });
         let mut attempt = 1;
@@ -318,9 +324,9 @@ impl Store {
             // clock alone, so the next batch goes on with the rest.
             let purged = if purge {
                 tx.execute(
-                    "DELETE FROM request_nonces WHERE (access_key_id, nonce) IN \
-                     (SELECT access_key_id, nonce FROM request_nonces \
-                      WHERE expires_ms < $1 LIMIT $2)",
+                    "DELETE FROM request_nonces WHERE (expires_ms, access_key_id, nonce) IN \
+                     (SELECT expires_ms, access_key_id, nonce FROM request_nonces \
+                      WHERE expires_ms < $1 ORDER BY expires_ms LIMIT $2)",
                     &[now_ms.into(), PURGE_LIMIT.into()],
                 )?
             } else {
@@ -340,18 +346,15 @@ impl Store {
                 if !enabled.contains(claim.access_key_id.as_str()) {
                     continue;
                 }
-                // A stored nonce that has expired (not purged yet) is taken over: it no
-                // longer protects anything, so the nonce counts as new.
+                // The same nonce with the same expiry is the same signed request again.
                 let inserted = tx.execute(
-                    "INSERT INTO request_nonces (access_key_id, nonce, expires_ms) \
-                     VALUES ($1, $2, $3) ON CONFLICT (access_key_id, nonce) \
-                     DO UPDATE SET expires_ms = excluded.expires_ms \
-                     WHERE request_nonces.expires_ms < $4",
+                    "INSERT INTO request_nonces (expires_ms, access_key_id, nonce) \
+                     VALUES ($1, $2, $3) ON CONFLICT (expires_ms, access_key_id, nonce) \
+                     DO NOTHING",
                     &[
+                        Value::Int(claim.expires_ms),
                         claim.access_key_id.as_str().into(),
                         claim.nonce.as_str().into(),
-                        Value::Int(claim.expires_ms),
-                        Value::Int(claim.now_ms),
                     ],
                 )?;
                 answers[index].verdict = if inserted == 1 {

@@ -273,10 +273,11 @@ fn keys_tokens_and_nonces(db: &TestDb) {
     assert!(store.token("other", 0).unwrap().is_none());
 
     store.create_api_key(a, "AK2", "secret2", &["*"]).unwrap();
+    // A replay is the same request again: the same key, nonce and (signed) expiry.
     assert!(fresh(&store, "AK1", "n1", 0, 100));
-    assert!(!fresh(&store, "AK1", "n1", 50, 150));
-    assert!(fresh(&store, "AK2", "n1", 50, 150));
-    // Expired nonces are forgotten.
+    assert!(!fresh(&store, "AK1", "n1", 50, 100));
+    assert!(fresh(&store, "AK2", "n1", 50, 100));
+    // Another expiry means another signed timestamp, so another request.
     assert!(fresh(&store, "AK1", "n1", 101, 200));
     // A second later the batch also purges expired nonces (nonce_claims.rs), and still
     // answers its own claim and later ones right.
