@@ -127,12 +127,7 @@ pub fn verify_with_known_key(
 /// The caller a verified key's nonce claim admits, or the refusal.
 pub fn caller(key: ApiKey, claimed: NonceClaim) -> Result<Caller, ApiError> {
     match claimed.verdict {
-        NonceVerdict::Fresh => Ok(Caller {
-            tenant: key.tenant,
-            principal: key.access_key_id,
-            actions: key.actions,
-            seen_generation: Some(claimed.generation),
-        }),
+        NonceVerdict::Fresh => Ok(Caller::signed_with(key, claimed.generation)),
         NonceVerdict::Replayed => Err(err(
             StatusCode::BAD_REQUEST,
             "SignatureNonceUsed",

@@ -175,12 +175,7 @@ pub fn verify(
         )
         .map_err(AuthFailure::Store)?;
     match claimed.verdict {
-        NonceVerdict::Fresh => Ok(Caller {
-            tenant: key.tenant,
-            principal: key.access_key_id,
-            actions: key.actions,
-            seen_generation: Some(claimed.generation),
-        }),
+        NonceVerdict::Fresh => Ok(Caller::signed_with(key, claimed.generation)),
         NonceVerdict::Replayed => Err(unauthenticated(
             "the request was already received (replayed signature)",
         )),

@@ -71,6 +71,16 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller behind `key`, admitted by a nonce claim that saw store `generation`.
+    pub fn signed_with(key: crowsnest_store::ApiKey, generation: i64) -> Caller {
+        Caller {
+            tenant: key.tenant,
+            principal: key.access_key_id,
+            actions: key.actions,
+            seen_generation: Some(generation),
+        }
+    }
+
     /// Whether the caller's policy allows `action` (`yundun-sas:DescribeImageInstances`).
     pub fn allows(&self, action: &str) -> bool {
         policy_allows(&self.actions, action)
