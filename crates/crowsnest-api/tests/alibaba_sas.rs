@@ -712,3 +712,72 @@ async fn no_request_returns_another_tenants_rows() {
         .await;
     assert_eq!(body["Data"]["ScanImageCount"], 0);
 }
+
+/// A repeated DescribeImageInstances is answered from the page the store remembers, on the
+/// async path once the key is known (alibaba/mod.rs); a placement written in between is in
+/// the next answer, because the nonce claim that admits the request reads the generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remembered_pages_follow_every_write() {
+    let server = start().await;
+    let seed = &server.seed;
+    let ask = || {
+        server.sas(
+            &seed.a_all,
+            "DescribeImageInstances",
+            &[("PageSize", "100")],
+        )
+    };
+    let (status, first) = ask().await;
+    assert_eq!(status, 200, "{first}");
+    let (_, again) = ask().await;
+    assert_eq!(again["ImageInstanceList"], first["ImageInstanceList"]);
+    assert_eq!(total(&again), total(&first));
+
+    let store = &server.store;
+    let registry = store
+        .upsert_registry(
+            seed.a,
+            &crowsnest_store::NewRegistry {
+                uid: "reg-fresh".into(),
+                name: "fresh".into(),
+                registry_type: "harbor".into(),
+                region_id: "cn-shanghai".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let repository = store
+        .upsert_repository(
+            registry,
+            &crowsnest_store::NewRepository {
+                uid: "repo-fresh".into(),
+                namespace: "shop".into(),
+                name: "fresh_app".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let image = store
+        .upsert_image(&crowsnest_store::NewImage {
+            digest: digest(99),
+            config_digest: None,
+            size_bytes: 1,
+            created_ms: 0,
+            is_multiarch: false,
+        })
+        .unwrap();
+    store
+        .put_tag(
+            repository,
+            image,
+            &crowsnest_store::NewTag {
+                tag: "v1".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+
+    let (_, after) = ask().await;
+    assert_eq!(total(&after), total(&first) + 1);
+    assert!(tags(&after).contains(&"fresh_app:v1".to_owned()), "{after}");
+}
