@@ -394,8 +394,8 @@ impl Store {
     /// `enabled` of a remembered key may be stale; the claim of the request's nonce checks it
     /// (and forgets a key it finds disabled).
     pub fn api_key_cached(&self, access_key_id: &str) -> Result<Option<ApiKey>, StoreError> {
-        if let Some(key) = lock(&self.nonces.known_keys).get(access_key_id) {
-            return Ok(Some(key.clone()));
+        if let Some(key) = self.api_key_if_known(access_key_id) {
+            return Ok(Some(key));
         }
         let key = self.api_key(access_key_id)?;
         if let Some(key) = key.as_ref().filter(|k| k.enabled) {
